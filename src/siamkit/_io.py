@@ -1,0 +1,71 @@
+"""Atomic file writes: a reader never sees a half-written file.
+
+Each write goes to a temporary file in the destination's folder and is moved
+into place with `os.replace`, which is atomic on POSIX and Windows.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yield a temporary path beside `path`; move it onto `path` on success.
+
+    Args:
+        path: the final destination.
+        suffix: suffix for the temporary file, for writers that check the
+            extension (Keras wants `.keras`, NumPy adds `.npz`).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix, dir=folder
+    )
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def write_json(path, data):
+    """Atomically write `data` as indented JSON (NumPy values included)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, default=_json_default)
+            f.write("\n")
+
+
+def write_text(path, text):
+    """Atomically write a text file."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def save_npz(path, **arrays):
+    """Atomically write arrays to a compressed `.npz` file."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def save_model(model, path):
+    """Atomically save a Keras model to a `.keras` file."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)

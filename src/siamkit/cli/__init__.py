@@ -1,0 +1,61 @@
+"""The `siamkit` command line.
+
+Each sub-command lives in its own module of this package, which defines
+`add_parser(subparsers)`; the parser it adds sets `func` to the function
+that runs the command. Errors a user can fix (`SiamkitError`, missing
+files) print one line and exit with status 2, without a traceback.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+# Sub-command modules, in the order `siamkit --help` lists them.
+COMMANDS = ("train",)
+
+
+def _quiet_tensorflow():
+    # TensorFlow prints C++ start-up logs unless told before its import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def build_parser():
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="siamkit", description="Train, evaluate, search and serve Siamese similarity networks."
+    )
+    parser.add_argument("--version", action="version", version=f"siamkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    _quiet_tensorflow()
+    from ..errors import SiamkitError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 1
+    try:
+        return args.func(args) or 0
+    except SiamkitError as err:
+        print(f"siamkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        print(f"siamkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"siamkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Shared behaviour of the pair models."""
+
+import keras
+import numpy as np
+
+
+class PairModel(keras.Model):
+    """A model called on `[x1, x2]` that returns one score per pair."""
+
+    @property
+    def higher_is_similar(self):
+        """True when the output grows with similarity (probability, dot)."""
+        return self.head.higher_is_similar
+
+    @property
+    def output_kind(self):
+        """`"distance"`, `"similarity"` or `"probability"`."""
+        return self.head.output_kind
+
+    @staticmethod
+    def _predict_numpy(network, x, batch_size):
+        x = np.asarray(x)
+        if len(x) == 0:
+            raise ValueError("cannot embed an empty array")
+        out = [
+            keras.ops.convert_to_numpy(network(x[i : i + batch_size], training=False))
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(out, axis=0)
+
+    def score_embeddings(self, z1, z2):
+        """Pair scores from embeddings computed earlier (e.g. by `embed`)."""
+        return keras.ops.convert_to_numpy(self.head([z1, z2]))

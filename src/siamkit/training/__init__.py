@@ -1,0 +1,1 @@
+"""Training: build a model from a config, fit it, write a run directory."""
