@@ -17,7 +17,6 @@ _SUBMODULES = (
     "errors",
     "evaluation",
     "index",
-    "layers",
     "losses",
     "models",
     "runs",

@@ -7,6 +7,7 @@ outputs into the same space, where a pair head compares them.
 
 import keras
 
+from ..errors import ConfigError
 from .base import PairModel
 from .heads import DistanceHead
 
@@ -50,6 +51,11 @@ class TwoTowerNetwork(PairModel):
         self.encoder_b = encoder_b
         self.head = head if head is not None else DistanceHead("cosine")
         self.projection = projection
+        dims = [getattr(e, "output_shape", (None,))[-1] for e in (encoder_a, encoder_b)]
+        if projection is not None and None not in dims and dims[0] != dims[1]:
+            raise ConfigError(
+                f"a shared projection needs both towers to output the same size, got {dims[0]} and {dims[1]}"
+            )
         self.normalize = bool(normalize)
         self.learn_temperature = bool(learn_temperature)
         self.unit_norm = keras.layers.UnitNormalization(axis=-1) if self.normalize else None

@@ -1,0 +1,63 @@
+"""`siamkit train`: train a Siamese network and write a run directory."""
+
+import argparse
+
+from ..training.config import DEFAULTS
+
+# Flags that map one-to-one onto config keys: (flag, type, help).
+_OPTIONS = (
+    ("--dataset", str, "standard dataset name (default: digits, bundled with scikit-learn)"),
+    ("--data", str, "image folder with one sub-folder per class"),
+    ("--pairs-csv", str, "CSV of path_a,path_b,label pairs (1 = same)"),
+    ("--data-dir", str, "folder of cached .npz datasets (default: $SIAMKIT_DATA_DIR)"),
+    ("--image-size", int, "resize images to SIZE x SIZE"),
+    ("--channels", int, "1 (grayscale) or 3 (RGB)"),
+    ("--encoder", str, "encoder architecture (cnn, mlp, koch, resnet, alexnet, vgg, resnet50, ...)"),
+    ("--head", str, "pair head: distance, l1 or concat"),
+    ("--loss", str, "contrastive, triplet or bce"),
+    ("--distance", str, "euclidean, sqeuclidean, manhattan, cosine or dot"),
+    ("--embedding-dim", int, "size of the embedding"),
+    ("--margin", float, "margin of the contrastive or triplet loss"),
+    ("--mining", str, "triplet mining: all, hard, semi-hard or easy"),
+    ("--epochs", int, "training epochs"),
+    ("--batch-size", int, "pairs per batch"),
+    ("--learning-rate", float, "optimizer learning rate"),
+    ("--optimizer", str, "adam, adamw, sgd or rmsprop"),
+    ("--pairs-per-epoch", int, "pairs drawn per epoch (default: 2 x training images)"),
+    ("--seed", int, "seed of every random source"),
+    ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),
+)
+
+
+def _dest(flag):
+    return flag.lstrip("-").replace("-", "_")
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "train",
+        help="train a Siamese network",
+        description="Train a Siamese network. With no options it trains on scikit-learn's bundled digits "
+        "(classes 0-6) and evaluates on held-out classes 7-9.",
+    )
+    parser.add_argument("--config", help="TOML file with the same keys as these flags; flags override it")
+    for flag, kind, help_text in _OPTIONS:
+        assert _dest(flag) in DEFAULTS, flag
+        parser.add_argument(flag, type=kind, default=None, help=help_text)
+    parser.add_argument("--holdout-classes", type=int, nargs="+", default=None, help="class labels held out")
+    parser.add_argument("--skip-bad", action="store_true", default=None, help="leave unreadable files out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from ..training import resolve, train
+
+    overrides = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
+    config = resolve(args.config, overrides)
+    run_, metrics = train(config, verbose=0 if args.quiet else "auto")
+    print(f"\nrun directory: {run_.path}")
+    for key in ("test_roc_auc", "test_accuracy", "val_roc_auc", "threshold", "train_seconds"):
+        if key in metrics:
+            print(f"  {key:<14} {metrics[key]:.4f}")
+    return 0

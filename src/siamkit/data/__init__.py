@@ -1,0 +1,16 @@
+"""Sampling for training: pairs, triplets, P x K batches, class-disjoint splits."""
+
+from .pairs import ClassIndex, sample_pairs
+from .samplers import ClassBalancedBatches, PairDataset, TripletDataset
+from .splits import class_disjoint_split, holdout_split, stratified_fraction
+
+__all__ = [
+    "ClassBalancedBatches",
+    "ClassIndex",
+    "PairDataset",
+    "TripletDataset",
+    "class_disjoint_split",
+    "holdout_split",
+    "sample_pairs",
+    "stratified_fraction",
+]

@@ -1,0 +1,195 @@
+"""Samplers that feed training: `keras.utils.PyDataset`s drawn fresh each epoch.
+
+Every batch is a pure function of `(seed, epoch, batch index)`, so a run is
+reproducible whatever the number of workers or the order batches are asked in.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from ..errors import DataError
+from .pairs import ClassIndex, check_pairable, sample_pairs
+
+
+class _EpochSampler(keras.utils.PyDataset):
+    """Common plumbing: arrays, augmentation, per-batch seeding, epoch count."""
+
+    def __init__(self, x, y, augment, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.x = x
+        self.y = np.asarray(y)
+        if len(self.x) != len(self.y):
+            raise DataError(f"x has {len(self.x)} samples but y has {len(self.y)} labels")
+        self.index = ClassIndex(self.y)
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def _rng(self, *key):
+        return np.random.default_rng([self.seed, self.epoch, *key])
+
+    def _take(self, idx, rng):
+        batch = np.asarray(self.x[idx], dtype="float32")
+        return self.augment(batch, rng) if self.augment is not None else batch
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._draw()
+
+    def _draw(self):
+        """Draw the current epoch's sample indices."""
+        raise NotImplementedError
+
+
+class PairDataset(_EpochSampler):
+    """Balanced positive and negative pairs: `((x1, x2), same)` batches.
+
+    Labels: 1 = same class, 0 = different. An image is never paired with
+    itself, and classes with a single image give negatives only.
+
+    Args:
+        x: samples, e.g. images `(n, h, w, c)`.
+        y: class labels `(n,)`.
+        batch_size: pairs per batch.
+        positive_fraction: share of positive pairs.
+        pairs_per_epoch: pairs drawn per epoch (default: `2 * len(x)`).
+        augment: optional `augment(batch, rng) -> batch`, applied to each side.
+        seed: seeds every draw.
+        **kwargs: `keras.utils.PyDataset` options (`workers`,
+            `use_multiprocessing`, `max_queue_size`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> ds = PairDataset(np.random.rand(20, 8, 8, 1), np.repeat(np.arange(4), 5), batch_size=8)
+    >>> (x1, x2), same = ds[0]
+    >>> x1.shape, same.shape
+    ((8, 8, 8, 1), (8,))
+    """
+
+    def __init__(
+        self, x, y, batch_size=128, positive_fraction=0.5, pairs_per_epoch=None, augment=None, seed=0, **kwargs
+    ):
+        super().__init__(x, y, augment, seed, **kwargs)
+        check_pairable(self.index, need_positives=positive_fraction > 0)
+        self.batch_size = int(batch_size)
+        self.positive_fraction = float(positive_fraction)
+        self.pairs_per_epoch = int(pairs_per_epoch or 2 * len(self.y))
+        self._draw()
+
+    def _draw(self):
+        n = len(self) * self.batch_size
+        self.first, self.second, self.labels = sample_pairs(
+            self.y, n, self.positive_fraction, rng=self._rng(), index=self.index
+        )
+
+    def __len__(self):
+        return math.ceil(self.pairs_per_epoch / self.batch_size)
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} out of range for {len(self)} batches")
+        sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        rng = self._rng(i)
+        return (self._take(self.first[sl], rng), self._take(self.second[sl], rng)), self.labels[sl]
+
+
+class TripletDataset(_EpochSampler):
+    """Random triplets: `((anchor, positive, negative), anchor_labels)` batches.
+
+    For offline triplet models with three inputs; for online mining on
+    embeddings use `ClassBalancedBatches` with `siamkit.losses.TripletLoss`.
+
+    Args:
+        x, y, augment, seed, **kwargs: as for `PairDataset`.
+        batch_size: triplets per batch.
+        triplets_per_epoch: triplets per epoch (default: `len(x)`).
+    """
+
+    def __init__(self, x, y, batch_size=128, triplets_per_epoch=None, augment=None, seed=0, **kwargs):
+        super().__init__(x, y, augment, seed, **kwargs)
+        check_pairable(self.index, need_positives=True)
+        self.batch_size = int(batch_size)
+        self.triplets_per_epoch = int(triplets_per_epoch or len(self.y))
+        self._draw()
+
+    def _draw(self):
+        rng = self._rng()
+        anchors = rng.choice(self.index.eligible_anchors(), size=len(self) * self.batch_size)
+        self.triplets = np.stack(
+            [anchors, self.index.positive_partners(anchors, rng), self.index.negative_partners(anchors, rng)]
+        )
+
+    def __len__(self):
+        return math.ceil(self.triplets_per_epoch / self.batch_size)
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} out of range for {len(self)} batches")
+        a, p, n = self.triplets[:, i * self.batch_size : (i + 1) * self.batch_size]
+        rng = self._rng(i)
+        return (self._take(a, rng), self._take(p, rng), self._take(n, rng)), self.y[a]
+
+
+class ClassBalancedBatches(_EpochSampler):
+    """P x K batches for online mining: `(x, labels)` with P classes, K samples each.
+
+    Only classes with at least 2 samples are drawn (a class alone in its
+    batch gives no positive). A class with fewer than K samples is sampled
+    with replacement.
+
+    Args:
+        x, y, augment, seed, **kwargs: as for `PairDataset`.
+        classes_per_batch: P, distinct classes per batch.
+        samples_per_class: K, samples of each class per batch.
+        batches_per_epoch: default `len(x) // (P * K)`, at least 1.
+
+    Example:
+
+    >>> import numpy as np
+    >>> ds = ClassBalancedBatches(np.random.rand(40, 4), np.repeat(np.arange(8), 5), 4, 2)
+    >>> x, labels = ds[0]
+    >>> x.shape, len(set(labels.tolist()))
+    ((8, 4), 4)
+    """
+
+    def __init__(
+        self, x, y, classes_per_batch=32, samples_per_class=4, batches_per_epoch=None, augment=None, seed=0,
+        **kwargs,
+    ):
+        super().__init__(x, y, augment, seed, **kwargs)
+        self.classes_per_batch = int(classes_per_batch)
+        self.samples_per_class = int(samples_per_class)
+        if self.classes_per_batch < 2 or self.samples_per_class < 2:
+            raise DataError(
+                f"P x K batches need P >= 2 classes and K >= 2 samples per class, "
+                f"got P={classes_per_batch}, K={samples_per_class}"
+            )
+        self.eligible = np.flatnonzero(self.index.size >= 2)
+        if len(self.eligible) < self.classes_per_batch:
+            raise DataError(
+                f"{len(self.eligible)} classes have 2 or more samples, fewer than classes_per_batch="
+                f"{self.classes_per_batch}; lower classes_per_batch or add data"
+            )
+        batch = self.classes_per_batch * self.samples_per_class
+        self.batches_per_epoch = int(batches_per_epoch or max(1, len(self.y) // batch))
+
+    def _draw(self):
+        pass  # batches are drawn on demand from (seed, epoch, batch index)
+
+    def __len__(self):
+        return self.batches_per_epoch
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} out of range for {len(self)} batches")
+        rng = self._rng(i)
+        K = self.samples_per_class
+        picked = []
+        for c in rng.choice(self.eligible, size=self.classes_per_batch, replace=False):
+            members = self.index.order[self.index.start[c] : self.index.start[c] + self.index.size[c]]
+            picked.append(rng.choice(members, size=K, replace=len(members) < K))
+        idx = np.concatenate(picked)
+        return self._take(idx, rng), self.y[idx]

@@ -1,0 +1,133 @@
+"""Losses on the score matrix of a cross-modal batch (in-batch negatives).
+
+Both take `y_pred` of shape `(n, n)`: entry `[i, j]` compares item `i` of
+modality a with item `j` of modality b, so every other row of the batch is a
+negative for free. `siamkit.training.multimodal.CrossModalScores` wraps a
+`TwoTowerNetwork` to output that matrix. `y_true` is `(n,)` group ids:
+items `i` and `j` match when `y_true[i] == y_true[j]`.
+
+- `ClipLoss` (alias `InfoNCELoss`): symmetric InfoNCE on logits (Radford
+  et al. 2021).
+- `CrossModalContrastiveLoss`: `ContrastiveLoss` on every pair of a
+  distance matrix.
+"""
+
+import keras
+from keras import ops
+
+from ..errors import ConfigError
+from .contrastive import ContrastiveLoss
+
+
+def _check_square(y_pred, name):
+    shape = tuple(y_pred.shape)
+    if len(shape) != 2 or (None not in shape and shape[0] != shape[1]):
+        raise ConfigError(
+            f"{name} needs the (n, n) score matrix of a batch (item i of modality a against item j of "
+            f"modality b), got shape {shape}; wrap the model in CrossModalScores"
+        )
+
+
+def match_matrix(y_true, dtype="float32"):
+    """`(n, n)` matrix, 1 where `y_true[i] == y_true[j]`, else 0."""
+    y = ops.reshape(y_true, (-1,))
+    return ops.cast(ops.equal(ops.expand_dims(y, 1), ops.expand_dims(y, 0)), dtype)
+
+
+@keras.saving.register_keras_serializable(package="siamkit")
+class ClipLoss(keras.losses.Loss):
+    """Symmetric InfoNCE / CLIP loss: `(CE(S, T) + CE(S^T, T)) / 2`.
+
+    `S` is the `(n, n)` matrix of logits between the two modalities of a
+    batch and `T` the target matrix. With `y_true = arange(n)` (each pair
+    its own group), `T` is the identity: CLIP's loss exactly. With class
+    labels as `y_true`, every same-class item of the batch is a positive and
+    each row's target mass is split evenly among them, so same-class items
+    are not pushed apart as false negatives.
+
+    The temperature is learned by the model: `TwoTowerNetwork(...,
+    learn_temperature=True)` holds `logit_scale`, and `CrossModalScores`
+    outputs `exp(logit_scale) * cos(a_i, b_j)`. For a fixed temperature
+    instead, pass cosine similarities and `temperature`.
+
+    Args:
+        temperature: None when `y_pred` are logits already; else `y_pred`
+            are similarities and are divided by it.
+
+    Returns (per batch item `i`): `(CE(S[i], T[i]) + CE(S[:, i], T[:, i])) / 2`;
+    the default reduction averages them.
+
+    Example:
+
+    >>> import numpy as np
+    >>> logits = np.array([[5.0, 0.0], [0.0, 5.0]], "float32")
+    >>> round(float(ClipLoss()(np.arange(2), logits)), 4)
+    0.0067
+    """
+
+    def __init__(self, temperature=None, name="clip_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if temperature is not None and float(temperature) <= 0:
+            raise ConfigError(f"temperature must be positive, got {temperature}")
+        self.temperature = None if temperature is None else float(temperature)
+
+    def call(self, y_true, y_pred):
+        _check_square(y_pred, "ClipLoss")
+        logits = y_pred if self.temperature is None else y_pred / self.temperature
+        targets = match_matrix(y_true, logits.dtype)
+        targets = targets / ops.sum(targets, axis=1, keepdims=True)  # symmetric, so also the column targets
+        rows = -ops.sum(targets * ops.log_softmax(logits, axis=1), axis=1)
+        cols = -ops.sum(targets * ops.log_softmax(logits, axis=0), axis=0)
+        return 0.5 * (rows + cols)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+InfoNCELoss = ClipLoss
+
+
+@keras.saving.register_keras_serializable(package="siamkit")
+class CrossModalContrastiveLoss(keras.losses.Loss):
+    """Contrastive loss on every (a_i, b_j) pair of a batch's distance matrix.
+
+    Pair `(i, j)` is positive when `y_true[i] == y_true[j]`; each pair costs
+    `ContrastiveLoss`'s term. With C classes only about 1/C of the pairs are
+    positive, so positives and negatives are averaged separately and the two
+    means averaged (`balanced=True`).
+
+    Args:
+        margin: negatives closer than this are pushed apart.
+        balanced: weigh positives and negatives equally; False averages
+            over all pairs.
+
+    Example:
+
+    >>> import numpy as np
+    >>> d = np.array([[0.0, 2.0], [0.5, 0.0]], "float32")
+    >>> float(CrossModalContrastiveLoss(margin=1.0)(np.array([0, 1]), d))
+    0.03125
+    """
+
+    def __init__(self, margin=1.0, balanced=True, name="cross_modal_contrastive_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pair_loss = ContrastiveLoss(margin=margin)
+        self.balanced = bool(balanced)
+
+    @property
+    def margin(self):
+        return self.pair_loss.margin
+
+    def call(self, y_true, y_pred):
+        _check_square(y_pred, "CrossModalContrastiveLoss")
+        same = match_matrix(y_true, y_pred.dtype)
+        terms = ops.reshape(self.pair_loss.call(ops.reshape(same, (-1,)), ops.reshape(y_pred, (-1,))), (-1,))
+        if not self.balanced:
+            return ops.mean(terms)
+        same = ops.reshape(same, (-1,))
+        pos = ops.sum(terms * same) / ops.maximum(ops.sum(same), 1.0)
+        neg = ops.sum(terms * (1.0 - same)) / ops.maximum(ops.sum(1.0 - same), 1.0)
+        return 0.5 * (pos + neg)
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin, "balanced": self.balanced}

@@ -1,0 +1,47 @@
+"""Contrastive loss (Hadsell, Chopra & LeCun 2006)."""
+
+import keras
+from keras import ops
+
+from .. import distances
+from .base import check_binary_labels, require_distance
+
+
+@keras.saving.register_keras_serializable(package="siamkit")
+class ContrastiveLoss(keras.losses.Loss):
+    """`y * d^2 / 2 + (1 - y) * max(0, margin - d)^2 / 2`, averaged over pairs.
+
+    Labels: **1 = same class, 0 = different**; anything else is an error.
+
+    `y_pred` is either the distances a `DistanceHead` model outputs, shape
+    `(n,)` or `(n, 1)`, or the two embeddings of each pair stacked as
+    `(n, 2, dim)`, in which case `distance` is applied to them.
+
+    Args:
+        margin: negatives closer than this are pushed apart.
+        distance: distance for stacked embeddings (name or `Distance`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = ContrastiveLoss(margin=1.0)
+    >>> float(loss(np.array([1.0, 0.0]), np.array([0.5, 0.5])))
+    0.125
+    """
+
+    def __init__(self, margin=1.0, distance="euclidean", name="contrastive_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = float(margin)
+        self.distance = require_distance(distance, "ContrastiveLoss")
+
+    def call(self, y_true, y_pred):
+        check_binary_labels(y_true)
+        if len(y_pred.shape) == 3:
+            d = self.distance.paired(y_pred[:, 0], y_pred[:, 1])
+        else:
+            d = ops.reshape(y_pred, (-1,))
+        y = ops.cast(ops.reshape(y_true, (-1,)), d.dtype)
+        return 0.5 * (y * ops.square(d) + (1.0 - y) * ops.square(ops.relu(self.margin - d)))
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin, "distance": distances.serialize(self.distance)}

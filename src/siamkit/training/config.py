@@ -1,0 +1,131 @@
+"""Training options: defaults, validation, and TOML files.
+
+A config is a flat dict. `siamkit train` builds it from the defaults, then a
+`--config FILE.toml` (same keys as the flags, with underscores), then the
+flags given on the command line; later sources win.
+"""
+
+import sys
+
+from ..errors import ConfigError, check_choice
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULTS = {
+    # data
+    "dataset": "digits",
+    "data": None,
+    "pairs_csv": None,
+    "data_dir": None,
+    "image_size": None,
+    "channels": None,
+    "skip_bad": False,
+    "holdout_classes": None,
+    "holdout_fraction": 0.3,
+    "val_fraction": 0.15,
+    "augment": None,
+    # model
+    "encoder": "cnn",
+    "embedding_dim": 64,
+    "encoder_options": {},
+    "head": "distance",
+    "distance": "euclidean",
+    # objective
+    "loss": "contrastive",
+    "margin": 1.0,
+    "mining": "semi-hard",
+    "soft_margin": False,
+    "positive_fraction": 0.5,
+    "pairs_per_epoch": None,
+    "classes_per_batch": 16,
+    "samples_per_class": 4,
+    # optimisation
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "epochs": 15,
+    "batch_size": 128,
+    "seed": 0,
+    # output
+    "out": None,
+    "eval_pairs": 2000,
+}
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+def _choices():
+    from .. import distances, encoders, losses, miners, models
+
+    return {
+        "encoder": list(encoders.ENCODERS),
+        "head": list(models.HEADS),
+        "loss": list(losses.LOSSES),
+        "distance": list(distances.DISTANCES),
+        "mining": list(miners.MINERS),
+        "optimizer": list(OPTIMIZERS),
+    }
+
+
+def read_toml(path):
+    """Read a TOML config file; unknown keys are an error."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; valid keys are: {', '.join(sorted(DEFAULTS))}")
+    return data
+
+
+def resolve(file=None, overrides=None):
+    """Merge defaults, a TOML file and explicit overrides, then validate.
+
+    Args:
+        file: path of a TOML config, or None.
+        overrides: dict of options; `None` values mean "not given".
+
+    Returns:
+        The complete, validated config dict.
+    """
+    config = dict(DEFAULTS)
+    if file:
+        config.update(read_toml(file))
+    config.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown}; valid options are: {', '.join(sorted(DEFAULTS))}")
+    return validate(config)
+
+
+def _positive(config, key, kind=int):
+    value = config[key]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{key} must be a positive number, got {value!r}")
+    config[key] = kind(value)
+
+
+def validate(config):
+    """Check every option's type and range; returns the config."""
+    for key, choices in _choices().items():
+        check_choice(key, config[key], choices)
+    for key in ("embedding_dim", "epochs", "batch_size", "classes_per_batch", "samples_per_class", "eval_pairs"):
+        _positive(config, key)
+    for key in ("learning_rate", "margin"):
+        _positive(config, key, float)
+    for key in ("holdout_fraction", "val_fraction", "positive_fraction"):
+        if not 0.0 <= float(config[key]) < 1.0:
+            raise ConfigError(f"{key} must be in [0, 1), got {config[key]!r}")
+    if config["loss"] == "bce" and config["head"] == "distance":
+        raise ConfigError("loss 'bce' needs a probability head: use --head l1 or --head concat")
+    if config["loss"] in ("contrastive", "triplet") and config["head"] != "distance":
+        raise ConfigError(f"loss {config['loss']!r} trains distances: use --head distance (or --loss bce)")
+    if config["loss"] in ("contrastive", "triplet") and config["distance"] == "dot":
+        raise ConfigError(f"loss {config['loss']!r} needs a distance, not the similarity 'dot'")
+    if not isinstance(config["encoder_options"], dict):
+        raise ConfigError(f"encoder_options must be a table of encoder arguments, got {config['encoder_options']!r}")
+    return config

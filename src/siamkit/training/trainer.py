@@ -1,0 +1,197 @@
+"""`train(config)`: data -> split -> model -> fit -> run directory.
+
+An interrupted run resumes: `keras.callbacks.BackupAndRestore` keeps the
+weights and optimizer state of the last finished epoch in `RUN_DIR/backup`,
+and training the same config into the same `--out` picks up from there.
+"""
+
+import json
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from .. import _io, encoders, losses, models, runs
+from ..data import ClassBalancedBatches, PairDataset, holdout_split, sample_pairs, stratified_fraction
+from ..data.splits import class_disjoint_split
+from ..errors import ConfigError
+from .config import resolve
+from .heldout import heldout_metrics
+from .inputs import load_inputs
+
+BACKUP_DIR = "backup"
+# Options that may differ between an interrupted run and its resumption.
+_RESUMABLE_KEYS = ("out", "epochs")
+
+
+def _new_run_dir(out):
+    if out is None:
+        out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+        base, n = out, 1
+        while os.path.exists(out):
+            out, n = f"{base}-{n}", n + 1
+    if os.path.isfile(os.path.join(out, runs.MODEL_FILE)):
+        raise ConfigError(f"{out!r} already holds a trained model; choose a new --out directory")
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
+def _resuming(run_dir, config):
+    """True when `run_dir` holds an interrupted run of the same config."""
+    backup = os.path.join(run_dir, BACKUP_DIR)
+    config_path = os.path.join(run_dir, runs.CONFIG_FILE)
+    if not (os.path.isdir(backup) and os.path.isfile(config_path)):
+        return False
+    with open(config_path, encoding="utf-8") as f:
+        saved = json.load(f)
+    changed = sorted(k for k in config if k not in _RESUMABLE_KEYS and saved.get(k) != config[k])
+    if changed:
+        raise ConfigError(
+            f"{run_dir!r} holds an interrupted run with different options {changed}; "
+            "resume with the same options or choose a new --out"
+        )
+    return True
+
+
+def split_indices(dataset, config):
+    """Train, validation and test indices, the test classes unseen in training.
+
+    Validation holds out images of the training classes (for choosing
+    thresholds); the test set holds whole classes out.
+    """
+    y = dataset.y
+    if config["holdout_classes"] is not None:
+        train_idx, test_idx = holdout_split(y, config["holdout_classes"])
+    else:
+        f = config["holdout_fraction"]
+        train_idx, test_idx = class_disjoint_split(y, (1 - f, f), seed=config["seed"])
+    train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=config["seed"])
+    return train_idx, val_idx, test_idx
+
+
+def build_encoder(config, input_shape):
+    options = {"embedding_dim": config["embedding_dim"], **config["encoder_options"]}
+    try:
+        return encoders.build(config["encoder"], input_shape, **options)
+    except TypeError as err:  # an encoder_options key the factory does not take
+        raise ConfigError(f"encoder {config['encoder']!r}: {err}") from None
+
+
+def build_head(config):
+    if config["head"] == "distance":
+        return models.DistanceHead(config["distance"])
+    return models.HEADS[config["head"]]()
+
+
+def build_loss(config):
+    if config["loss"] == "contrastive":
+        return losses.ContrastiveLoss(margin=config["margin"], distance=config["distance"])
+    if config["loss"] == "triplet":
+        return losses.TripletLoss(
+            margin=config["margin"], mining=config["mining"], soft_margin=config["soft_margin"],
+            distance=config["distance"],
+        )
+    return losses.BinaryCrossEntropy()
+
+
+def build_optimizer(config):
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    return classes[config["optimizer"]](learning_rate=config["learning_rate"])
+
+
+def _augmenter(config):
+    if not config["augment"]:
+        return None
+    from ..data.augment import from_config
+
+    return from_config(config["augment"], seed=config["seed"])
+
+
+def _training_data(config, x, y, train_idx, val_idx):
+    """The sampler to fit on and fixed validation data, by loss."""
+    seed = config["seed"]
+    augment = _augmenter(config)
+    if config["loss"] == "triplet":
+        train = ClassBalancedBatches(
+            x[train_idx], y[train_idx], config["classes_per_batch"], config["samples_per_class"],
+            augment=augment, seed=seed,
+        )
+        return train, (x[val_idx], y[val_idx])
+    train = PairDataset(
+        x[train_idx], y[train_idx], batch_size=config["batch_size"], positive_fraction=config["positive_fraction"],
+        pairs_per_epoch=config["pairs_per_epoch"], augment=augment, seed=seed,
+    )
+    first, second, same = sample_pairs(y[val_idx], config["eval_pairs"], rng=seed)
+    return train, ([x[val_idx][first], x[val_idx][second]], same)
+
+
+def train(config=None, verbose="auto"):
+    """Train a Siamese network and write its run directory.
+
+    Args:
+        config: options (see `siamkit.training.config.DEFAULTS`); missing
+            keys take their defaults.
+        verbose: Keras' `fit` verbosity.
+
+    Returns:
+        `(run, metrics)`: the `siamkit.runs.Run` and its held-out metrics.
+
+    Example:
+
+    >>> run, metrics = train({"epochs": 1, "out": "runs/demo"})  # doctest: +SKIP
+    """
+    config = resolve(overrides=config)
+    run_dir = _new_run_dir(config["out"])
+    config["out"] = run_dir
+    keras.utils.set_random_seed(config["seed"])
+
+    dataset = load_inputs(config, run_dir)
+    x, y = dataset.x, dataset.y
+    if config["holdout_classes"] is None and dataset.name == "digits":
+        config["holdout_classes"] = [7, 8, 9]
+    resume = _resuming(run_dir, config)
+    train_idx, val_idx, test_idx = split_indices(dataset, config)
+    config["input_shape"] = list(x.shape[1:])
+    config["train_classes"] = np.unique(y[train_idx]).tolist()
+    config["test_classes"] = np.unique(y[test_idx]).tolist()
+
+    encoder = build_encoder(config, tuple(x.shape[1:]))
+    model = models.SiameseNetwork(encoder, build_head(config))
+    model([x[:1], x[:1]])  # build, so BackupAndRestore can restore weights
+    config["higher_is_similar"] = model.higher_is_similar
+    config["keras_backend"] = keras.backend.backend()
+    if not resume:
+        _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
+
+    train_data, val_data = _training_data(config, x, y, train_idx, val_idx)
+    fit_model = encoder if config["loss"] == "triplet" else model
+    fit_model.compile(
+        optimizer=build_optimizer(config),
+        loss=build_loss(config),
+        metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, runs.HISTORY_FILE), append=resume),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    started = time.perf_counter()
+    fit_model.fit(
+        train_data, validation_data=val_data, epochs=config["epochs"], callbacks=callbacks, verbose=verbose,
+        validation_batch_size=config["batch_size"],
+    )
+    train_seconds = time.perf_counter() - started
+
+    _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
+    shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
+    metrics = heldout_metrics(model, x, y, val_idx, test_idx, config["eval_pairs"], config["seed"])
+    metrics["train_seconds"] = round(train_seconds, 2)
+    _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
+    return runs.Run(run_dir), metrics

@@ -1,0 +1,60 @@
+import keras
+import numpy as np
+import pytest
+
+from siamkit import encoders
+from siamkit.errors import ConfigError
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("name", ["mlp", "cnn", "koch", "resnet", "alexnet", "vgg"])
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 3)])
+def test_factories_map_inputs_to_embeddings(name, shape):
+    enc = encoders.build(name, shape, embedding_dim=12)
+    x = np.random.default_rng(0).random((2, *shape)).astype("float32")
+    assert enc.predict(x, verbose=0).shape == (2, 12)
+
+
+def test_koch_is_the_paper_network_at_105():
+    enc = encoders.koch((105, 105, 1))
+    convs = [layer for layer in enc.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(c.filters, c.kernel_size) for c in convs] == [(64, (10, 10)), (128, (7, 7)), (128, (4, 4)), (256, (4, 4))]
+    assert all(c.padding == "valid" for c in convs)
+    assert enc.get_layer("embedding").units == 4096
+    assert enc.get_layer("embedding").activation.__name__ == "sigmoid"
+    assert enc.get_layer("flatten").output.shape[-1] == 6 * 6 * 256
+
+
+def test_options_are_applied():
+    enc = encoders.cnn((16, 16, 1), embedding_dim=8, l2_normalize=True, batch_norm=True, dropout=0.2, weight_decay=1e-3)
+    z = enc.predict(np.random.default_rng(1).random((4, 16, 16, 1)).astype("float32"), verbose=0)
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, rtol=1e-5)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in enc.layers)
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in enc.layers)
+    enc(np.zeros((1, 16, 16, 1), "float32"))
+    assert len(enc.losses) > 0, "weight decay adds regularization losses"
+
+
+def test_resnet_depth_and_width():
+    small = encoders.resnet((16, 16, 1), depth=(1, 1), width=8)
+    big = encoders.resnet((16, 16, 1), depth=(2, 2, 2), width=16)
+    adds = lambda m: sum(isinstance(layer, keras.layers.Add) for layer in m.layers)  # noqa: E731
+    assert adds(small) == 2 and adds(big) == 6
+    assert big.count_params() > small.count_params()
+
+
+def test_application_backbone_adapts_one_channel():
+    enc = encoders.build("MobileNetV3Small", (28, 28, 1), embedding_dim=16)
+    assert enc.get_layer("gray_to_rgb") is not None
+    assert enc.get_layer("resize_to_backbone") is not None
+    assert enc.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0).shape == (2, 16)
+
+
+def test_missing_weights_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="never downloaded"):
+        encoders.build("resnet50", (32, 32, 3), weights=str(tmp_path / "nope.h5"))
+
+
+def test_unknown_encoder_lists_choices():
+    with pytest.raises(ConfigError, match="valid choices are: 'mlp', 'cnn', 'koch'"):
+        encoders.build("transformer", (8, 8, 1))

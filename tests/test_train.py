@@ -1,0 +1,123 @@
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from siamkit import runs
+from siamkit.cli import main
+from siamkit.errors import ConfigError
+from siamkit.training import resolve, train
+
+QUICK = {"epochs": 1, "embedding_dim": 8, "eval_pairs": 200, "pairs_per_epoch": 256}
+
+
+def test_trained_run_directory_is_complete(trained_run):
+    for name in ("model.keras", "config.json", "history.csv", "metrics.json"):
+        assert os.path.isfile(trained_run.file(name)), name
+    assert not os.path.exists(trained_run.file("backup")), "the backup is removed once training finishes"
+    config = trained_run.config
+    assert config["holdout_classes"] == [7, 8, 9] and config["test_classes"] == [7, 8, 9]
+    assert config["train_classes"] == list(range(7)) and config["input_shape"] == [8, 8, 1]
+    metrics = trained_run.read_json("metrics.json")
+    assert 0.5 < metrics["test_roc_auc"] <= 1.0 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    with open(trained_run.file("history.csv")) as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+
+def test_run_reloads_with_identical_embeddings(trained_run):
+    x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
+    reopened = runs.Run(trained_run.path)
+    np.testing.assert_allclose(reopened.embed(x), trained_run.model.embed(x), rtol=1e-6)
+    assert reopened.score_pairs(x, x).shape == (5,)
+    assert len(reopened.fingerprint()) == 64
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"loss": "contrastive", "encoder": "mlp"},
+        {"loss": "triplet", "mining": "hard", "encoder": "mlp", "classes_per_batch": 7},
+        {"loss": "bce", "head": "l1", "encoder": "cnn"},
+    ],
+)
+def test_each_objective_trains_saves_and_reloads(tmp_path, options):
+    run, metrics = train({**QUICK, **options, "out": str(tmp_path / "run")}, verbose=0)
+    assert np.isfinite(metrics["test_roc_auc"])
+    x = np.random.default_rng(1).random((4, 8, 8, 1)).astype("float32")
+    loaded = keras.saving.load_model(run.file("model.keras"), safe_mode=True)
+    np.testing.assert_allclose(loaded.predict([x, x[::-1]], verbose=0), run.score_pairs(x, x[::-1]), rtol=1e-5)
+
+
+def test_same_seed_same_run(tmp_path):
+    _, first = train({**QUICK, "encoder": "mlp", "out": str(tmp_path / "a")}, verbose=0)
+    _, second = train({**QUICK, "encoder": "mlp", "out": str(tmp_path / "b")}, verbose=0)
+    assert first["test_roc_auc"] == pytest.approx(second["test_roc_auc"], abs=1e-6)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes(tmp_path, monkeypatch):
+    out = str(tmp_path / "run")
+    config = {**QUICK, "encoder": "mlp", "epochs": 4, "out": out}
+    original = keras.callbacks.TerminateOnNaN
+    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _Interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0)
+    assert os.path.isdir(os.path.join(out, "backup")) and not os.path.exists(os.path.join(out, "model.keras"))
+    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", original)
+    with pytest.raises(ConfigError, match="different options \\['learning_rate'\\]"):
+        train({**config, "learning_rate": 0.1}, verbose=0)
+    train(config, verbose=0)
+    with open(os.path.join(out, "history.csv")) as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [0, 1, 2, 3], "epochs 0-1 before the interruption, 2-3 after resuming"
+    with pytest.raises(ConfigError, match="already holds a trained model"):
+        train(config, verbose=0)
+
+
+def test_config_file_and_flag_precedence(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('encoder = "mlp"\nepochs = 3\nmargin = 0.5\n[encoder_options]\nhidden_units = [32]\n')
+    config = resolve(str(path), {"epochs": 2, "margin": None})
+    assert config["encoder"] == "mlp" and config["epochs"] == 2 and config["margin"] == 0.5
+    assert config["encoder_options"] == {"hidden_units": [32]}
+    path.write_text("epochz = 3\n")
+    with pytest.raises(ConfigError, match="unknown key\\(s\\) \\['epochz'\\]"):
+        resolve(str(path))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"loss": "bce"}, "needs a probability head"),
+        ({"head": "l1"}, "trains distances"),
+        ({"epochs": 0}, "epochs must be a positive number"),
+        ({"val_fraction": 1.5}, "val_fraction must be in"),
+    ],
+)
+def test_inconsistent_options_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(overrides=overrides)
+
+
+def test_cli_trains_and_prints_a_summary(tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["train", "--encoder", "mlp", "--epochs", "1", "--embedding-dim", "8", "--out", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test_roc_auc" in printed and str(out) in printed
+    assert json.loads((out / "config.json").read_text())["encoder"] == "mlp"
+
+
+def test_cli_unknown_choice_lists_valid_ones(capsys):
+    assert main(["train", "--encoder", "transformer"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid encoder 'transformer'" in err and "'cnn'" in err and "Traceback" not in err
