@@ -121,3 +121,26 @@ def test_cli_unknown_choice_lists_valid_ones(capsys):
     assert main(["train", "--encoder", "transformer"]) == 2
     err = capsys.readouterr().err
     assert "invalid encoder 'transformer'" in err and "'cnn'" in err and "Traceback" not in err
+
+
+def test_pair_csv_trains_end_to_end(tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(0)
+    for i in range(120):
+        Image.fromarray((digits.images[i] * 15).astype("uint8")).save(tmp_path / f"{i}.png")
+    rows = ["path_a,path_b,label"]
+    for _ in range(300):
+        a, b = rng.integers(0, 120, size=2)
+        rows.append(f"{a}.png,{b}.png,{int(digits.target[a] == digits.target[b])}")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    run, metrics = train(
+        {**QUICK, "encoder": "mlp", "pairs_csv": str(tmp_path / "pairs.csv"), "out": str(tmp_path / "run")}, verbose=0
+    )
+    assert metrics["test_pairs"] == 90  # holdout_fraction 0.3 of 300 pairs
+    assert run.config["input_shape"] == [8, 8, 1] and run.config["channels"] == 1
+    assert os.path.isfile(run.file("manifest.csv"))
+    with pytest.raises(ConfigError, match="no classes to mine triplets"):
+        train({**QUICK, "loss": "triplet", "pairs_csv": str(tmp_path / "pairs.csv"), "out": str(tmp_path / "t")})

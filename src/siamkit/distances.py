@@ -47,9 +47,17 @@ class Distance:
     higher_is_similar = False
 
     def paired(self, a, b):
-        raise NotImplementedError
+        """Row-by-row distances of `a` and `b`, both `(n, d)`: shape `(n,)`."""
+        return self._paired(ops.convert_to_tensor(a), ops.convert_to_tensor(b))
 
     def pairwise(self, a, b):
+        """Distances of every row of `a` `(n, d)` to every row of `b` `(m, d)`: `(n, m)`."""
+        return self._pairwise(ops.convert_to_tensor(a), ops.convert_to_tensor(b))
+
+    def _paired(self, a, b):
+        raise NotImplementedError
+
+    def _pairwise(self, a, b):
         raise NotImplementedError
 
     def get_config(self):
@@ -75,10 +83,10 @@ class SquaredEuclideanDistance(Distance):
 
     name = "sqeuclidean"
 
-    def paired(self, a, b):
+    def _paired(self, a, b):
         return ops.sum(ops.square(a - b), axis=-1)
 
-    def pairwise(self, a, b):
+    def _pairwise(self, a, b):
         # |a|^2 + |b|^2 - 2 a.b: one matrix product instead of an (n, m, d) tensor.
         aa = ops.sum(ops.square(a), axis=-1, keepdims=True)
         bb = ops.sum(ops.square(b), axis=-1, keepdims=True)
@@ -91,11 +99,11 @@ class EuclideanDistance(SquaredEuclideanDistance):
 
     name = "euclidean"
 
-    def paired(self, a, b):
-        return _safe_sqrt(super().paired(a, b))
+    def _paired(self, a, b):
+        return _safe_sqrt(super()._paired(a, b))
 
-    def pairwise(self, a, b):
-        return _safe_sqrt(super().pairwise(a, b))
+    def _pairwise(self, a, b):
+        return _safe_sqrt(super()._pairwise(a, b))
 
 
 @keras.saving.register_keras_serializable(package="siamkit")
@@ -104,10 +112,10 @@ class ManhattanDistance(Distance):
 
     name = "manhattan"
 
-    def paired(self, a, b):
+    def _paired(self, a, b):
         return ops.sum(ops.abs(a - b), axis=-1)
 
-    def pairwise(self, a, b):
+    def _pairwise(self, a, b):
         return ops.sum(ops.abs(ops.expand_dims(a, 1) - ops.expand_dims(b, 0)), axis=-1)
 
 
@@ -117,10 +125,10 @@ class CosineDistance(Distance):
 
     name = "cosine"
 
-    def paired(self, a, b):
+    def _paired(self, a, b):
         return 1.0 - ops.sum(_l2_normalize(a) * _l2_normalize(b), axis=-1)
 
-    def pairwise(self, a, b):
+    def _pairwise(self, a, b):
         return 1.0 - ops.matmul(_l2_normalize(a), ops.transpose(_l2_normalize(b)))
 
 
@@ -131,10 +139,10 @@ class DotProductSimilarity(Distance):
     name = "dot"
     higher_is_similar = True
 
-    def paired(self, a, b):
+    def _paired(self, a, b):
         return ops.sum(a * b, axis=-1)
 
-    def pairwise(self, a, b):
+    def _pairwise(self, a, b):
         return ops.matmul(a, ops.transpose(b))
 
 

@@ -7,11 +7,15 @@ from ..training.config import DEFAULTS
 # Flags that map one-to-one onto config keys: (flag, type, help).
 _OPTIONS = (
     ("--dataset", str, "standard dataset name (default: digits, bundled with scikit-learn)"),
+    ("--subset", str, "part of a standard dataset, e.g. train or background"),
     ("--data", str, "image folder with one sub-folder per class"),
-    ("--pairs-csv", str, "CSV of path_a,path_b,label pairs (1 = same)"),
+    ("--data-b", str, "second modality's folder, paired with --data by class name"),
+    ("--pairs-csv", str, "CSV of path_a,path_b,label pairs (1 = same), paths relative to the CSV"),
     ("--data-dir", str, "folder of cached .npz datasets (default: $SIAMKIT_DATA_DIR)"),
-    ("--image-size", int, "resize images to SIZE x SIZE"),
+    ("--image-size", str, "resize images to SIZE or HxW (required when a folder mixes sizes)"),
     ("--channels", int, "1 (grayscale) or 3 (RGB)"),
+    ("--max-pixels", int, "refuse images with more pixels than this (decompression bombs)"),
+    ("--cache-dir", str, "with --stream: cache decoded images here"),
     ("--encoder", str, "encoder architecture (cnn, mlp, koch, resnet, alexnet, vgg, resnet50, ...)"),
     ("--head", str, "pair head: distance, l1 or concat"),
     ("--loss", str, "contrastive, triplet or bce"),
@@ -45,7 +49,8 @@ def add_parser(subparsers):
         assert _dest(flag) in DEFAULTS, flag
         parser.add_argument(flag, type=kind, default=None, help=help_text)
     parser.add_argument("--holdout-classes", type=int, nargs="+", default=None, help="class labels held out")
-    parser.add_argument("--skip-bad", action="store_true", default=None, help="leave unreadable files out")
+    parser.add_argument("--skip-bad", action="store_true", default=None, help="leave bad files out, list them")
+    parser.add_argument("--stream", action="store_true", default=None, help="read the folder from disk per batch")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

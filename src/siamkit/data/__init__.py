@@ -1,12 +1,13 @@
 """Sampling for training: pairs, triplets, P x K batches, class-disjoint splits."""
 
 from .pairs import ClassIndex, sample_pairs
-from .samplers import ClassBalancedBatches, PairDataset, TripletDataset
+from .samplers import ClassBalancedBatches, LabelledPairs, PairDataset, TripletDataset
 from .splits import class_disjoint_split, holdout_split, stratified_fraction
 
 __all__ = [
     "ClassBalancedBatches",
     "ClassIndex",
+    "LabelledPairs",
     "PairDataset",
     "TripletDataset",
     "class_disjoint_split",

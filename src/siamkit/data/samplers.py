@@ -193,3 +193,48 @@ class ClassBalancedBatches(_EpochSampler):
             picked.append(rng.choice(members, size=K, replace=len(members) < K))
         idx = np.concatenate(picked)
         return self._take(idx, rng), self.y[idx]
+
+
+class LabelledPairs(keras.utils.PyDataset):
+    """Given labelled pairs, shuffled each epoch: `((x1, x2), same)` batches.
+
+    For data that comes as pairs rather than classes (a pair CSV). Pair `i`
+    is `(x_a[index_a[i]], x_b[index_b[i]])` with label `same[i]`.
+
+    Args:
+        x_a, x_b: the two pools of samples (may be the same array).
+        index_a, index_b: pair indices into the pools.
+        same: pair labels, 1 = same, 0 = different.
+        batch_size, augment, seed, **kwargs: as for `PairDataset`.
+    """
+
+    def __init__(self, x_a, x_b, index_a, index_b, same, batch_size=128, augment=None, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        same = np.asarray(same, dtype="float32")
+        if not np.isin(same, (0, 1)).all():
+            raise DataError("pair labels must be 1 (same) or 0 (different)")
+        self.x_a, self.x_b, self.same = x_a, x_b, same
+        self.index_a, self.index_b = np.asarray(index_a), np.asarray(index_b)
+        self.batch_size = int(batch_size)
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+        self.order = np.random.default_rng([self.seed, 0]).permutation(len(same))
+
+    def __len__(self):
+        return math.ceil(len(self.same) / self.batch_size)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.same))
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} out of range for {len(self)} batches")
+        sel = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        sides = []
+        for pool, idx in ((self.x_a, self.index_a[sel]), (self.x_b, self.index_b[sel])):
+            batch = np.asarray(pool[idx], dtype="float32")
+            sides.append(self.augment(batch, rng) if self.augment is not None else batch)
+        return tuple(sides), self.same[sel]

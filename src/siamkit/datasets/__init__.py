@@ -1,7 +1,16 @@
-"""Standard datasets as arrays, with labels and metadata.
+"""Datasets: the standard ones by name, and your own files on disk.
 
 `load(name)` returns a `Dataset`. Images are float32 arrays of shape
-`(n, height, width, channels)` scaled to [0, 1], foreground (ink) high.
+`(n, height, width, channels)` scaled to [0, 1], foreground (ink) high; audio
+(`fsdd`) is a `Waveforms`. Files come from `data_dir`, `$SIAMKIT_DATA_DIR`,
+the user cache (`$SIAMKIT_CACHE_DIR`, default `~/.cache/siamkit`), or a
+checked download (see `sources`).
+
+Your own data: `load_folder` (one sub-folder per class), `load_pairs` (a
+`path_a,path_b,label` CSV), `load_cross_modal` (two roots paired by class
+name); `ImageStore` keeps large folders on disk, and
+`siamkit.datasets.streaming.ImageBatches` feeds them to Keras with worker
+processes.
 
 Example:
 
@@ -11,7 +20,26 @@ Example:
 ((1797, 8, 8, 1), 10)
 """
 
-from .base import Dataset
-from .registry import DATASETS, load
+from .base import Dataset, Pairs
+from .folders import load_cross_modal, load_folder, load_pairs, write_bad_files, write_manifest
+from .images import BadFileError
+from .registry import DATASETS, DatasetSpec, get_spec, load
+from .store import ImageStore
+from .waveforms import Waveforms
 
-__all__ = ["Dataset", "DATASETS", "load"]
+__all__ = [
+    "BadFileError",
+    "DATASETS",
+    "Dataset",
+    "DatasetSpec",
+    "ImageStore",
+    "Pairs",
+    "Waveforms",
+    "get_spec",
+    "load",
+    "load_cross_modal",
+    "load_folder",
+    "load_pairs",
+    "write_bad_files",
+    "write_manifest",
+]

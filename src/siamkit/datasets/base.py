@@ -1,8 +1,13 @@
-"""The `Dataset` container that every loader returns."""
+"""The containers that every loader returns: `Dataset` and `Pairs`."""
 
 import dataclasses
 
 import numpy as np
+
+
+def _select(values, sel):
+    # Lazy containers (`Waveforms`, `ImageStore`) select without decoding.
+    return values.subset(sel) if hasattr(values, "subset") else values[sel]
 
 
 @dataclasses.dataclass
@@ -11,15 +16,17 @@ class Dataset:
 
     Args:
         name: the dataset's name.
-        x: samples, float32; images are `(n, height, width, channels)` in [0, 1].
+        x: samples. Images are float32 `(n, height, width, channels)` in
+            [0, 1]; audio is a `Waveforms`; a streamed image folder is an
+            `ImageStore` that decodes on indexing.
         y: integer class labels, shape `(n,)`.
         meta: per-sample arrays of length `n` (for example `alphabet`,
-            `drawer`, `split`, `speaker`).
+            `drawer`, `split`, `speaker`, `path`).
         info: dataset-level facts (for example `class_names`).
     """
 
     name: str
-    x: np.ndarray
+    x: object
     y: np.ndarray
     meta: dict = dataclasses.field(default_factory=dict)
     info: dict = dataclasses.field(default_factory=dict)
@@ -43,7 +50,68 @@ class Dataset:
         sel = np.asarray(mask_or_index)
         return dataclasses.replace(
             self,
-            x=self.x[sel],
+            x=_select(self.x, sel),
+            y=self.y[sel],
+            meta={k: v[sel] for k, v in self.meta.items()},
+        )
+
+
+@dataclasses.dataclass
+class Pairs:
+    """Labelled pairs over two pools of samples (one pool per side).
+
+    Pair `i` is `(x_a[index_a[i]], x_b[index_b[i]])` with label `y[i]`
+    (1 = same, 0 = different). Each file is decoded once, however many
+    pairs it is in; for single-modality pairs `x_a` and `x_b` are the same
+    pool.
+
+    Args:
+        name: where the pairs came from (the CSV path).
+        x_a, x_b: the pools, as `Dataset.x`.
+        index_a, index_b: int arrays `(n,)` into the pools.
+        y: int array `(n,)` of 0/1 labels.
+        meta: per-pair arrays of length `n` (for example `line`).
+        info: facts such as `paths_a`, `paths_b` (the pools' files).
+    """
+
+    name: str
+    x_a: object
+    x_b: object
+    index_a: np.ndarray
+    index_b: np.ndarray
+    y: np.ndarray
+    meta: dict = dataclasses.field(default_factory=dict)
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.y)
+        if len(self.index_a) != n or len(self.index_b) != n:
+            raise ValueError(f"{self.name}: {len(self.index_a)}/{len(self.index_b)} pair indices for {n} labels")
+
+    def __len__(self):
+        return len(self.y)
+
+    @property
+    def same_pool(self):
+        return self.x_a is self.x_b
+
+    @property
+    def first(self):
+        """The first sample of every pair (decoded, as an array)."""
+        return self.x_a[self.index_a]
+
+    @property
+    def second(self):
+        """The second sample of every pair."""
+        return self.x_b[self.index_b]
+
+    def subset(self, mask_or_index):
+        """Return the pairs selected by a boolean mask or an index array (pools are shared)."""
+        sel = np.asarray(mask_or_index)
+        return dataclasses.replace(
+            self,
+            index_a=self.index_a[sel],
+            index_b=self.index_b[sel],
             y=self.y[sel],
             meta={k: v[sel] for k, v in self.meta.items()},
         )

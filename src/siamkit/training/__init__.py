@@ -1,6 +1,17 @@
-"""Training: build a model from a config, fit it, write a run directory."""
+"""Training: build a model from a config, fit it, write a run directory.
+
+`train` loads Keras on first use, so importing the config helpers is cheap.
+"""
 
 from .config import DEFAULTS, resolve
-from .trainer import train
+
+
+def __getattr__(name):
+    if name == "train":
+        from .trainer import train
+
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEFAULTS", "resolve", "train"]

@@ -16,13 +16,18 @@ else:  # pragma: no cover
 
 DEFAULTS = {
     # data
-    "dataset": "digits",
+    "dataset": None,  # digits when no data is given
+    "subset": None,
     "data": None,
+    "data_b": None,
     "pairs_csv": None,
     "data_dir": None,
     "image_size": None,
     "channels": None,
     "skip_bad": False,
+    "max_pixels": None,
+    "stream": False,
+    "cache_dir": None,
     "holdout_classes": None,
     "holdout_fraction": 0.3,
     "val_fraction": 0.15,

@@ -6,13 +6,21 @@ from sklearn.metrics import roc_auc_score
 from ..data import sample_pairs
 
 
-def pair_scores(model, x, y, n_pairs, seed):
-    """Scores and labels of balanced pairs drawn from `(x, y)`, oriented so
-    that higher = more similar."""
+def _oriented(model, scores):
+    return scores if model.higher_is_similar else -scores
+
+
+def class_pair_scores(model, x, y, n_pairs, seed):
+    """Similarities (higher = more similar) and labels of balanced pairs drawn from `(x, y)`."""
     first, second, same = sample_pairs(y, n_pairs, rng=seed)
     z = model.embed(x)
-    scores = model.score_embeddings(z[first], z[second])
-    return (scores if model.higher_is_similar else -scores), same
+    return _oriented(model, model.score_embeddings(z[first], z[second])), same
+
+
+def given_pair_scores(model, pairs):
+    """Similarities and labels of labelled `siamkit.datasets.Pairs`."""
+    scores = model.score_embeddings(model.embed(pairs.first), model.embed(pairs.second))
+    return _oriented(model, scores), pairs.y.astype("float32")
 
 
 def best_threshold(similarity, same):
@@ -22,11 +30,14 @@ def best_threshold(similarity, same):
     return float(candidates[int(np.argmax(accuracy))])
 
 
-def heldout_metrics(model, x, y, val_idx, test_idx, n_pairs, seed):
-    """ROC AUC and accuracy on pairs of held-out classes, at a threshold chosen
-    on pairs of held-out images of the training classes."""
-    val_sim, val_same = pair_scores(model, x[val_idx], y[val_idx], n_pairs, seed)
-    test_sim, test_same = pair_scores(model, x[test_idx], y[test_idx], n_pairs, seed + 1)
+def heldout_metrics(model, val, test):
+    """ROC AUC, and accuracy at a threshold chosen on the validation pairs.
+
+    Args:
+        model: the trained pair model.
+        val, test: `(similarity, same)` of validation and test pairs.
+    """
+    (val_sim, val_same), (test_sim, test_same) = val, test
     threshold = best_threshold(val_sim, val_same)
     return {
         "test_roc_auc": float(roc_auc_score(test_same, test_sim)),

@@ -47,8 +47,7 @@ def _check_sources(config):
         raise ConfigError("data_b (the second modality's root) needs data (the first root)")
     if pairs_csv and bool(data) != bool(data_b):
         raise ConfigError(
-            "with a pairs CSV, give both roots (data and data_b, one per column) or neither "
-            "(paths relative to the CSV)"
+            "with a pairs CSV, give both roots (data and data_b, one per column) or neither (paths relative to the CSV)"
         )
     if config.get("stream") and (data_b or pairs_csv or not data):
         raise ConfigError("stream works with an image folder (--data) only")
@@ -88,8 +87,9 @@ def load_inputs(config, run_dir=None):
     elif data_b:
         loaded = datasets.load_cross_modal(data, data_b, **options)
     else:
-        loaded = datasets.load_folder(data, stream=bool(config.get("stream")), cache_dir=config.get("cache_dir"),
-                                      **options)
+        loaded = datasets.load_folder(
+            data, stream=bool(config.get("stream")), cache_dir=config.get("cache_dir"), **options
+        )
     if run_dir is not None:
         _record(loaded, run_dir, options["skip_bad"])
     return loaded

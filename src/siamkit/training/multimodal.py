@@ -53,6 +53,11 @@ class CrossModalScores(keras.Model):
                 raise ConfigError("scores='distance' needs a network whose head is a DistanceHead with a distance")
         self.cosine = distances.get("cosine")
 
+    def build(self, input_shape):
+        if not self.network.built:
+            # One forward pass on an all-zero pair creates the towers' weights before training.
+            self.network([ops.zeros((1, *shape[1:])) for shape in input_shape])
+
     def logit_scale(self):
         """The multiplier of the cosine similarities (`1 / temperature`)."""
         if self.network.learn_temperature:

@@ -14,11 +14,19 @@ import keras
 import numpy as np
 
 from .. import _io, encoders, losses, models, runs
-from ..data import ClassBalancedBatches, PairDataset, holdout_split, sample_pairs, stratified_fraction
+from ..data import (
+    ClassBalancedBatches,
+    LabelledPairs,
+    PairDataset,
+    holdout_split,
+    sample_pairs,
+    stratified_fraction,
+)
 from ..data.splits import class_disjoint_split
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .config import resolve
-from .heldout import heldout_metrics
+from ..datasets import Pairs
+from .heldout import class_pair_scores, given_pair_scores, heldout_metrics
 from .inputs import load_inputs
 
 BACKUP_DIR = "backup"
@@ -114,8 +122,8 @@ def _augmenter(config):
     return from_config(config["augment"], seed=config["seed"])
 
 
-def _training_data(config, x, y, train_idx, val_idx):
-    """The sampler to fit on and fixed validation data, by loss."""
+def _class_data(config, x, y, train_idx, val_idx):
+    """The sampler to fit on and fixed validation data, for class-labelled data."""
     seed = config["seed"]
     augment = _augmenter(config)
     if config["loss"] == "triplet":
@@ -132,8 +140,44 @@ def _training_data(config, x, y, train_idx, val_idx):
     return train, ([x[val_idx][first], x[val_idx][second]], same)
 
 
+def split_pairs(pairs, config):
+    """Random train, validation and test parts of labelled pairs, seeded."""
+    order = np.random.default_rng(config["seed"]).permutation(len(pairs))
+    n_test = max(1, int(round(config["holdout_fraction"] * len(pairs))))
+    n_val = max(1, int(round(config["val_fraction"] * len(pairs))))
+    if len(pairs) - n_test - n_val < 2:
+        raise DataError(f"{pairs.name}: {len(pairs)} pairs are too few to split into train, validation and test")
+    test, val, train = np.split(order, [n_test, n_test + n_val])
+    return tuple(pairs.subset(np.sort(part)) for part in (train, val, test))
+
+
+def _pairs_data(config, train_pairs, val_pairs):
+    """The sampler to fit on and validation data, for labelled pairs."""
+    if config["loss"] == "triplet":
+        raise ConfigError("a pair CSV has no classes to mine triplets from: use --loss contrastive or bce")
+    train = LabelledPairs(
+        train_pairs.x_a, train_pairs.x_b, train_pairs.index_a, train_pairs.index_b, train_pairs.y,
+        batch_size=config["batch_size"], augment=_augmenter(config), seed=config["seed"],
+    )
+    return train, ([val_pairs.first, val_pairs.second], val_pairs.y.astype("float32"))
+
+
+def _record_input_policy(config, loaded):
+    """Store the image policy the data was read with, for reading files later."""
+    info = loaded.info
+    if info.get("image_size") is not None:
+        config["image_size"] = list(info["image_size"])
+    if info.get("channels") is not None:
+        config["channels"] = int(info["channels"])
+
+
 def train(config=None, verbose="auto"):
     """Train a Siamese network and write its run directory.
+
+    Data with classes (a standard dataset or an image folder) is split by
+    class: the test classes are never seen in training, and validation pairs
+    come from held-out images of the training classes. Labelled pairs (a pair
+    CSV) are split at random into train, validation and test pairs.
 
     Args:
         config: options (see `siamkit.training.config.DEFAULTS`); missing
@@ -152,25 +196,34 @@ def train(config=None, verbose="auto"):
     config["out"] = run_dir
     keras.utils.set_random_seed(config["seed"])
 
-    dataset = load_inputs(config, run_dir)
-    x, y = dataset.x, dataset.y
-    if config["holdout_classes"] is None and dataset.name == "digits":
-        config["holdout_classes"] = [7, 8, 9]
+    loaded = load_inputs(config, run_dir)
+    if isinstance(loaded, tuple):
+        raise ConfigError("two image roots (--data-b) train a two-tower model; see configs/mnist_fsdd.toml")
+    _record_input_policy(config, loaded)
+    if isinstance(loaded, Pairs):
+        train_pairs, val_pairs, test_pairs = split_pairs(loaded, config)
+        sample = train_pairs.first[:1]
+        train_data, val_data = _pairs_data(config, train_pairs, val_pairs)
+    else:
+        x, y = loaded.x, loaded.y
+        if config["holdout_classes"] is None and not (config["data"] or config["dataset"] not in (None, "digits")):
+            config["holdout_classes"] = [7, 8, 9]  # the embedded default: train on 0-6, test on 7-9
+        train_idx, val_idx, test_idx = split_indices(loaded, config)
+        config["train_classes"] = np.unique(y[train_idx]).tolist()
+        config["test_classes"] = np.unique(y[test_idx]).tolist()
+        sample = x[:1]
+        train_data, val_data = _class_data(config, x, y, train_idx, val_idx)
     resume = _resuming(run_dir, config)
-    train_idx, val_idx, test_idx = split_indices(dataset, config)
-    config["input_shape"] = list(x.shape[1:])
-    config["train_classes"] = np.unique(y[train_idx]).tolist()
-    config["test_classes"] = np.unique(y[test_idx]).tolist()
+    config["input_shape"] = list(sample.shape[1:])
 
-    encoder = build_encoder(config, tuple(x.shape[1:]))
+    encoder = build_encoder(config, tuple(sample.shape[1:]))
     model = models.SiameseNetwork(encoder, build_head(config))
-    model([x[:1], x[:1]])  # build, so BackupAndRestore can restore weights
+    model([sample, sample])  # build, so BackupAndRestore can restore weights
     config["higher_is_similar"] = model.higher_is_similar
     config["keras_backend"] = keras.backend.backend()
     if not resume:
         _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
 
-    train_data, val_data = _training_data(config, x, y, train_idx, val_idx)
     fit_model = encoder if config["loss"] == "triplet" else model
     fit_model.compile(
         optimizer=build_optimizer(config),
@@ -191,7 +244,14 @@ def train(config=None, verbose="auto"):
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
     shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
-    metrics = heldout_metrics(model, x, y, val_idx, test_idx, config["eval_pairs"], config["seed"])
+    if isinstance(loaded, Pairs):
+        scores = [given_pair_scores(model, part) for part in (val_pairs, test_pairs)]
+    else:
+        scores = [
+            class_pair_scores(model, x[idx], y[idx], config["eval_pairs"], config["seed"] + i)
+            for i, idx in enumerate((val_idx, test_idx))
+        ]
+    metrics = heldout_metrics(model, *scores)
     metrics["train_seconds"] = round(train_seconds, 2)
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
     return runs.Run(run_dir), metrics
