@@ -6,9 +6,8 @@ from siamkit import encoders
 from siamkit.errors import ConfigError
 
 
-@pytest.mark.backend
 @pytest.mark.parametrize("name", ["mlp", "cnn", "koch", "resnet", "alexnet", "vgg"])
-@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 3)])
+@pytest.mark.parametrize("shape", [pytest.param((8, 8, 1), marks=pytest.mark.backend), (28, 28, 3)])
 def test_factories_map_inputs_to_embeddings(name, shape):
     enc = encoders.build(name, shape, embedding_dim=12)
     x = np.random.default_rng(0).random((2, *shape)).astype("float32")

@@ -8,18 +8,35 @@ files) print one line and exit with status 2, without a traceback.
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
 # Sub-command modules, in the order `siamkit --help` lists them.
-COMMANDS = ("train",)
+COMMANDS = ("train", "evaluate", "compare", "datasets")
 
 
 def _quiet_tensorflow():
-    # TensorFlow prints C++ start-up logs unless told before its import.
+    """Keep TensorFlow's start-up log lines out of the terminal.
+
+    Most obey TF_CPP_MIN_LOG_LEVEL, set before the import; a few are written
+    by C++ before logging is configured, so the import itself runs with the
+    stderr file descriptor pointed at /dev/null.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def build_parser():

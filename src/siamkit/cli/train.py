@@ -62,7 +62,7 @@ def run(args):
     config = resolve(args.config, overrides)
     run_, metrics = train(config, verbose=0 if args.quiet else "auto")
     print(f"\nrun directory: {run_.path}")
-    for key in ("test_roc_auc", "test_accuracy", "val_roc_auc", "threshold", "train_seconds"):
-        if key in metrics:
-            print(f"  {key:<14} {metrics[key]:.4f}")
+    print("held-out classes (threshold chosen on validation pairs):")
+    for key, value in metrics.items():
+        print(f"  {key:<24} {value:.4f}" if isinstance(value, float) else f"  {key:<24} {value}")
     return 0

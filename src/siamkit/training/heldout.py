@@ -1,48 +1,58 @@
-"""Held-out metrics written at the end of training."""
+"""The evaluation that ends training: held-out metrics and a calibrated threshold.
+
+Thresholds are always chosen on validation pairs and applied to test pairs;
+`siamkit.evaluation` does the work, this module picks the data and writes the
+short `metrics.json` summary at the top of the run directory.
+"""
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
-from ..data import sample_pairs
-
-
-def _oriented(model, scores):
-    return scores if model.higher_is_similar else -scores
+from .. import evaluation
 
 
-def class_pair_scores(model, x, y, n_pairs, seed):
-    """Similarities (higher = more similar) and labels of balanced pairs drawn from `(x, y)`."""
-    first, second, same = sample_pairs(y, n_pairs, rng=seed)
-    z = model.embed(x)
-    return _oriented(model, model.score_embeddings(z[first], z[second])), same
+def evaluate_classes(run, dataset, val_idx, test_idx, config):
+    """Full evaluation on held-out classes; `eval/metrics.json`, plots, `calibration.json`."""
+    protocol = "all" if len(np.unique(dataset.y[test_idx])) >= 2 else "verification"
+    return evaluation.evaluate_run(
+        run,
+        protocol=protocol,
+        validation=dataset.subset(val_idx),
+        test=dataset.subset(test_idx),
+        seed=config["seed"],
+        n_pairs=config["eval_pairs"],
+    )
 
 
-def given_pair_scores(model, pairs):
-    """Similarities and labels of labelled `siamkit.datasets.Pairs`."""
-    scores = model.score_embeddings(model.embed(pairs.first), model.embed(pairs.second))
-    return _oriented(model, scores), pairs.y.astype("float32")
+def evaluate_pairs(run, val_pairs, test_pairs):
+    """Verification on labelled pairs, thresholds calibrated on the validation pairs."""
+    model = run.model
+
+    def scores(pairs):
+        return model.score_embeddings(model.embed(pairs.first), model.embed(pairs.second))
+
+    higher = model.higher_is_similar
+    calibration = evaluation.calibrate(val_pairs.y, scores(val_pairs), higher, output_kind=model.output_kind)
+    evaluation.write_calibration(run, calibration)
+    thresholds = {name: t["threshold"] for name, t in calibration["thresholds"].items()}
+    report = evaluation.verification_metrics(test_pairs.y, scores(test_pairs), higher, thresholds=thresholds)
+    report["calibration"] = calibration["thresholds"]
+    return {"verification": report}
 
 
-def best_threshold(similarity, same):
-    """The similarity threshold with the best accuracy (`same` iff >= t)."""
-    candidates = np.unique(similarity)
-    accuracy = [np.mean((similarity >= t) == same) for t in candidates]
-    return float(candidates[int(np.argmax(accuracy))])
-
-
-def heldout_metrics(model, val, test):
-    """ROC AUC, and accuracy at a threshold chosen on the validation pairs.
-
-    Args:
-        model: the trained pair model.
-        val, test: `(similarity, same)` of validation and test pairs.
-    """
-    (val_sim, val_same), (test_sim, test_same) = val, test
-    threshold = best_threshold(val_sim, val_same)
-    return {
-        "test_roc_auc": float(roc_auc_score(test_same, test_sim)),
-        "test_accuracy": float(np.mean((test_sim >= threshold) == test_same)),
-        "val_roc_auc": float(roc_auc_score(val_same, val_sim)),
-        "threshold": threshold if model.higher_is_similar else -threshold,
-        "test_pairs": int(len(test_same)),
+def summary(report):
+    """The headline numbers of an evaluation report, for `metrics.json`."""
+    verification = report["verification"]
+    at_best = verification["at_threshold"]["accuracy"]
+    out = {
+        "test_roc_auc": verification["roc_auc"],
+        "test_accuracy": at_best["accuracy"],
+        "test_eer": verification["eer"],
+        "threshold": at_best["threshold"],
+        "test_pairs": verification["n_pairs"],
     }
+    for name, result in report.get("oneshot", {}).items():
+        out[f"oneshot_{name.replace(' ', '_')}"] = result["accuracy"]
+    if "retrieval" in report:
+        out["precision_at_1"] = report["retrieval"]["precision_at_1"]
+        out["map_at_r"] = report["retrieval"]["map_at_r"]
+    return out

@@ -1,0 +1,88 @@
+"""Compare two inputs with a run: distance, similarity, and a same/different decision.
+
+The decision uses the pair head's score against a threshold: one given
+explicitly (in the head's units), or the calibrated one from the run's
+`calibration.json`. Works for distance heads (lower = same) and similarity
+or probability heads (higher = same).
+
+Example:
+
+>>> result = compare_files("runs/digits", "a.png", "b.png")   # doctest: +SKIP
+>>> result["same"], result["distance"]                        # doctest: +SKIP
+(True, 0.21)
+"""
+
+import numpy as np
+
+from .. import distances
+from ..errors import DataError
+from ..runs import Run
+from . import calibration as calibration_lib
+from . import verification
+from .report import read_run_images
+
+
+def _similarity(run, score, distance):
+    """A similarity to show a user, and how it was computed."""
+    kind = run.model.output_kind
+    if kind == "probability":
+        return score, "same-class probability of the pair head"
+    if run.distance == "cosine":
+        return 1.0 - distance, "cosine similarity"
+    if run.distance == "dot":
+        return distance, "dot product"
+    return 1.0 / (1.0 + distance), f"1 / (1 + {run.distance} distance)"
+
+
+def _one(x, shape):
+    x = np.asarray(x, "float32")
+    x = x[None] if x.shape == shape else x
+    if x.shape != (1, *shape):
+        raise DataError(f"compare takes one input per side shaped {shape}, got an array of shape {x.shape}")
+    return x
+
+
+def compare(run, x_a, x_b, threshold=None, method=None):
+    """Compare one pair of inputs, shaped like the run's inputs.
+
+    Args:
+        run: a `Run` or its directory.
+        x_a, x_b: one input each, `(h, w, c)`, or a batch of one.
+        threshold: decision threshold in the pair head's units; default: the
+            run's calibrated threshold.
+        method: which calibrated threshold (`accuracy`, `eer`, `far`);
+            default: the calibration's own default.
+
+    Returns:
+        A dict: `score` (the head's output), `output_kind`, `distance` (in
+        embedding space, by the run's distance), `similarity` and
+        `similarity_kind`, `threshold`, `threshold_source`, and `same`.
+    """
+    run = run if isinstance(run, Run) else Run(run)
+    x_a, x_b = _one(x_a, run.input_shape), _one(x_b, run.input_shape)
+    z_a, z_b = run.embed(x_a), run.embed(x_b)
+    score = float(np.asarray(run.model.score_embeddings(z_a, z_b))[0])
+    if not np.isfinite(score):
+        raise DataError("the model's score for this pair is NaN or infinite; the run's model is broken")
+    distance = float(np.asarray(distances.get(run.distance).paired(z_a, z_b))[0])
+    similarity, similarity_kind = _similarity(run, score, distance)
+    threshold, source = (threshold, "given") if threshold is not None else calibration_lib.run_threshold(run, method)
+    return {
+        "score": score,
+        "output_kind": run.model.output_kind,
+        "distance": distance,
+        "distance_name": run.distance,
+        "similarity": float(similarity),
+        "similarity_kind": similarity_kind,
+        "threshold": float(threshold),
+        "threshold_source": source,
+        "higher_is_similar": run.higher_is_similar,
+        "same": bool(verification.decide([score], threshold, run.higher_is_similar)[0]),
+    }
+
+
+def compare_files(run, path_a, path_b, threshold=None, method=None, invert=None):
+    """`compare` on two image files, read under the run's image policy."""
+    run = run if isinstance(run, Run) else Run(run)
+    x = read_run_images(run, [path_a, path_b], invert)
+    return compare(run, x[:1], x[1:], threshold, method)

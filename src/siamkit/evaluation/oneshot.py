@@ -1,0 +1,347 @@
+"""N-way K-shot classification: the one-shot protocols.
+
+An episode gives N support classes with K examples each; every query is
+classified among those N. Embeddings are computed once for all samples and
+episodes index into them, so thousands of episodes cost little.
+
+Queries are scored against each class either by distance to the class
+prototype (the mean support embedding, which for K = 1 is the support itself)
+or by the pair head's score against each support, averaged over the K shots.
+
+Protocols:
+
+- `sample_episodes`: seeded N-way K-shot episodes over a labelled set;
+- `omniglot_episodes`: the within-alphabet 20-way one-shot protocol of Lake
+  et al. (2015) and Koch et al. (2015);
+- `read_lake_runs` / `evaluate_lake_runs`: episodes given as files in
+  Lake's `all_runs` layout.
+
+Example:
+
+>>> import numpy as np
+>>> y = np.repeat(np.arange(6), 3); z = y[:, None] + 0.01 * np.arange(18)[:, None]
+>>> ep = sample_episodes(y, ways=5, shots=1, episodes=20, seed=0)
+>>> evaluate_episodes(ep, z)["accuracy"]
+1.0
+"""
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from .knn import DISTANCES, pairwise_costs
+from .pairs import pair_scores
+
+# 1.96: the two-sided 95% quantile of the normal distribution.
+_Z95 = 1.959963984540054
+
+
+@dataclasses.dataclass
+class Episodes:
+    """A batch of episodes over one array of samples.
+
+    Attributes:
+        support: int `(E, N, K)`: sample indices of shot k of class n.
+        query: int `(E, M)`: sample indices of the queries.
+        query_class: int `(E, M)`: the position `n` of each query's class.
+    """
+
+    support: np.ndarray
+    query: np.ndarray
+    query_class: np.ndarray
+
+    def __len__(self):
+        return len(self.support)
+
+    @property
+    def ways(self):
+        return self.support.shape[1]
+
+    @property
+    def shots(self):
+        return self.support.shape[2]
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ConfigError(f"{name} must be an integer of at least {minimum}, got {value!r}")
+    return int(value)
+
+
+def sample_episodes(y, ways=5, shots=1, episodes=1000, queries=1, seed=0):
+    """Seeded N-way K-shot episodes.
+
+    Each episode draws `ways` distinct classes, then for each class
+    `shots + queries` distinct samples: the first `shots` are the support,
+    the rest are queries.
+
+    Args:
+        y: class labels `(n,)` of the (held-out) samples.
+        ways: classes per episode (N).
+        shots: support samples per class (K).
+        episodes: number of episodes.
+        queries: query samples per class.
+        seed: the random seed.
+
+    Returns:
+        An `Episodes`.
+    """
+    ways, shots = _check_int("ways", ways, 2), _check_int("shots", shots)
+    episodes, queries = _check_int("episodes", episodes), _check_int("queries", queries)
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise DataError(f"one-shot evaluation needs at least 2 classes, got {len(classes)}")
+    eligible = classes[counts >= shots + queries]
+    if len(eligible) < ways:
+        raise DataError(
+            f"{ways}-way {shots}-shot episodes need {ways} classes with at least {shots + queries} samples "
+            f"each ({shots} support + {queries} query); only {len(eligible)} of {len(classes)} classes qualify. "
+            "Lower --ways/--shots or evaluate on more held-out classes"
+        )
+    members = {c: np.flatnonzero(y == c) for c in eligible}
+    rng = np.random.default_rng(seed)
+    picked = np.empty((episodes, ways, shots + queries), dtype="int64")
+    for e in range(episodes):
+        for n, c in enumerate(rng.choice(eligible, size=ways, replace=False)):
+            picked[e, n] = rng.choice(members[c], size=shots + queries, replace=False)
+    return Episodes(
+        support=picked[:, :, :shots],
+        query=picked[:, :, shots:].reshape(episodes, -1),
+        query_class=np.broadcast_to(np.repeat(np.arange(ways), queries), (episodes, ways * queries)).copy(),
+    )
+
+
+def omniglot_episodes(y, alphabet, drawer, trials=400, ways=20, seed=0):
+    """The within-alphabet one-shot protocol of Lake et al. (2015) and Koch et al. (2015).
+
+    Trials are spread evenly over the alphabets present (400 over the 20
+    evaluation alphabets: 20 each). A trial picks one alphabet, `ways` of its
+    characters and two distinct drawers; the first drawer's image of each
+    character is the support, and the second drawer's images are the
+    queries, each classified among the `ways` supports.
+
+    Args:
+        y: character labels `(n,)`.
+        alphabet: alphabet of each sample `(n,)`.
+        drawer: drawer of each sample `(n,)`; every (character, drawer)
+            pair must have exactly one image.
+        trials: number of trials; must be a multiple of the alphabet count.
+        ways: characters per trial.
+        seed: the random seed.
+
+    Returns:
+        An `Episodes` (one shot, one query per character).
+    """
+    y, alphabet, drawer = np.asarray(y), np.asarray(alphabet), np.asarray(drawer)
+    trials, ways = _check_int("trials", trials), _check_int("ways", ways, 2)
+    alphabets = np.unique(alphabet)
+    if trials % len(alphabets):
+        raise ConfigError(f"{trials} trials cannot be spread evenly over {len(alphabets)} alphabets")
+    lookup = {(int(c), int(d)): i for i, (c, d) in enumerate(zip(y, drawer))}
+    if len(lookup) != len(y):
+        raise DataError("each (character, drawer) pair must have exactly one image")
+    rng = np.random.default_rng(seed)
+    support = np.empty((trials, ways, 1), dtype="int64")
+    query = np.empty((trials, ways), dtype="int64")
+    per_alphabet = trials // len(alphabets)
+    for a_pos, a in enumerate(alphabets):
+        in_alphabet = alphabet == a
+        chars = np.unique(y[in_alphabet])
+        drawers = np.unique(drawer[in_alphabet])
+        if len(chars) < ways or len(drawers) < 2:
+            raise DataError(
+                f"alphabet {a!r} has {len(chars)} characters and {len(drawers)} drawers; "
+                f"a {ways}-way trial needs {ways} characters and 2 drawers"
+            )
+        for t in range(a_pos * per_alphabet, (a_pos + 1) * per_alphabet):
+            picked = rng.choice(chars, size=ways, replace=False)
+            d1, d2 = rng.choice(drawers, size=2, replace=False)
+            try:
+                support[t, :, 0] = [lookup[int(c), int(d1)] for c in picked]
+                query[t] = [lookup[int(c), int(d2)] for c in picked]
+            except KeyError as err:
+                raise DataError(f"alphabet {a!r}: no image of (character, drawer) {err.args[0]}") from None
+    return Episodes(support, query, np.broadcast_to(np.arange(ways), (trials, ways)).copy())
+
+
+def episode_scores(episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True):
+    """Similarity of every query to every class of its episode.
+
+    Args:
+        episodes: an `Episodes`.
+        embeddings: `(n, dim)` embeddings of the samples the episodes index.
+        distance: distance to the class prototypes (ignored with `pair_score`).
+        pair_score: optional `f(za, zb) -> scores`, such as a model's
+            `score_embeddings`: score each query against each support and
+            average over the shots.
+        higher_is_similar: the direction of `pair_score`'s output.
+
+    Returns:
+        `(E, M, N)` similarities (higher = more similar).
+    """
+    z = np.asarray(embeddings)
+    if not np.isfinite(z).all():
+        raise DataError("embeddings contain NaN or infinite values; the model diverged or the inputs are broken")
+    e, n, k = episodes.support.shape
+    m = episodes.query.shape[1]
+    if pair_score is None:
+        if distance not in DISTANCES:
+            raise ConfigError(f"invalid distance {distance!r}; valid choices are: {', '.join(DISTANCES)}")
+        prototypes = z[episodes.support].mean(axis=2)
+        queries = z[episodes.query]
+        return np.stack([-pairwise_costs(queries[i], prototypes[i], distance) for i in range(e)])
+    # Every (query, support) pair: query first, as in Koch et al.'s (test, train) pairs.
+    qi = np.broadcast_to(episodes.query[:, :, None, None], (e, m, n, k)).ravel()
+    si = np.broadcast_to(episodes.support[:, None, :, :], (e, m, n, k)).ravel()
+    scores = pair_scores(pair_score, z, z, qi, si).reshape(e, m, n, k).mean(axis=3)
+    if not np.isfinite(scores).all():
+        raise DataError("the pair head returned NaN or infinite scores")
+    return scores if higher_is_similar else -scores
+
+
+def mean_ci95(values):
+    """`(mean, half_width)` of a normal-approximation 95% confidence interval."""
+    values = np.asarray(values, dtype="float64")
+    if len(values) < 2:
+        return float(values.mean()), float("nan")
+    return float(values.mean()), float(_Z95 * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def evaluate_episodes(episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True):
+    """Accuracy of each episode, and their mean with a 95% confidence interval.
+
+    Takes the arguments of `episode_scores`.
+
+    Returns:
+        A dict: `accuracy`, `ci95` (half width), `episodes`, `ways`,
+        `shots`, `queries_per_episode`, `method`, and `per_episode`
+        accuracies (a list).
+    """
+    scores = episode_scores(episodes, embeddings, distance, pair_score, higher_is_similar)
+    correct = scores.argmax(axis=2) == episodes.query_class
+    per_episode = correct.mean(axis=1)
+    accuracy, ci = mean_ci95(per_episode)
+    return {
+        "accuracy": accuracy,
+        "ci95": ci,
+        "episodes": len(episodes),
+        "ways": episodes.ways,
+        "shots": episodes.shots,
+        "queries_per_episode": int(episodes.query.shape[1]),
+        "method": "pair_score" if pair_score is not None else f"prototype ({distance})",
+        "per_episode": per_episode.tolist(),
+    }
+
+
+_RUN_DIR = re.compile(r"^run\d+$")
+
+
+@dataclasses.dataclass
+class LakeRun:
+    """One run of Lake's layout: support files, query files, and the answers.
+
+    Attributes:
+        name: the run folder's name, e.g. `run01`.
+        support: paths of `training/classNN.png`, sorted.
+        query: paths of `test/itemNN.png`, sorted.
+        answer: for each query, the position of its true class in `support`.
+    """
+
+    name: str
+    support: list
+    query: list
+    answer: np.ndarray
+
+
+def _resolve(run_dir, relative):
+    """Lake's label files give paths from the run folder (or from its parent)."""
+    for base in (run_dir, os.path.dirname(run_dir)):
+        path = os.path.normpath(os.path.join(base, relative))
+        if os.path.isfile(path):
+            return path
+    raise DataError(f"{os.path.join(run_dir, 'class_labels.txt')}: {relative!r} does not exist")
+
+
+def read_lake_runs(folder):
+    """Read every `runNN` folder of Lake's one-shot layout under `folder`.
+
+    Each run has `training/classNN.png` (one support image per class),
+    `test/itemNN.png` (the queries) and `class_labels.txt`, whose lines are
+    `test/itemNN.png training/classMM.png` (query, its true class).
+
+    Returns:
+        A list of `LakeRun`, sorted by name.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise DataError(f"episodes folder {folder!r} does not exist")
+    names = sorted(d for d in os.listdir(folder) if _RUN_DIR.match(d) and os.path.isdir(os.path.join(folder, d)))
+    if not names:
+        raise DataError(f"{folder!r} has no runNN folders (expected Lake's layout runNN/training, runNN/test)")
+    return [_read_lake_run(os.path.join(folder, name)) for name in names]
+
+
+def _read_lake_run(run_dir):
+    labels_file = os.path.join(run_dir, "class_labels.txt")
+    if not os.path.isfile(labels_file):
+        raise DataError(f"{labels_file} is missing; each runNN folder needs a class_labels.txt")
+    pairs = []
+    with open(labels_file, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2:
+                expected = "'test/itemNN.png training/classMM.png'"
+                raise DataError(f"{labels_file}, line {number}: expected {expected}, got {line.strip()!r}")
+            pairs.append(tuple(_resolve(run_dir, p) for p in fields))
+    if not pairs:
+        raise DataError(f"{labels_file} lists no queries")
+    support = sorted({s for _, s in pairs})
+    training = os.path.join(run_dir, "training")
+    if os.path.isdir(training):  # classes that no query belongs to are still candidates
+        files = {os.path.normpath(os.path.join(training, f)) for f in os.listdir(training) if f.endswith(".png")}
+        support = sorted(set(support) | files)
+    if len(support) < 2:
+        raise DataError(f"{run_dir}: one-shot classification needs at least 2 support classes, found {len(support)}")
+    pairs.sort()
+    position = {path: i for i, path in enumerate(support)}
+    return LakeRun(
+        name=os.path.basename(run_dir),
+        support=support,
+        query=[q for q, _ in pairs],
+        answer=np.array([position[s] for _, s in pairs], dtype="int64"),
+    )
+
+
+def evaluate_lake_runs(runs, embed, distance="euclidean", pair_score=None, higher_is_similar=True):
+    """Score Lake-layout runs with a model.
+
+    Args:
+        runs: the `LakeRun`s from `read_lake_runs`.
+        embed: `f(paths) -> (n, dim)` embeddings of image files (read under
+            the model's image policy).
+        distance, pair_score, higher_is_similar: as for `episode_scores`.
+
+    Returns:
+        A dict: `error` (mean error rate over runs, in %), `accuracy`,
+        `ci95` (of the accuracy, over runs), and `runs`, a list of
+        `{"run", "error", "queries", "ways"}` dicts.
+    """
+    rows = []
+    for run in runs:
+        z = embed(run.support + run.query)
+        n = len(run.support)
+        episode = Episodes(
+            support=np.arange(n)[None, :, None],
+            query=np.arange(n, n + len(run.query))[None, :],
+            query_class=run.answer[None, :],
+        )
+        accuracy = evaluate_episodes(episode, z, distance, pair_score, higher_is_similar)["accuracy"]
+        rows.append({"run": run.name, "error": 100.0 * (1.0 - accuracy), "queries": len(run.query), "ways": n})
+    accuracy, ci = mean_ci95([1.0 - r["error"] / 100.0 for r in rows])
+    return {"error": 100.0 * (1.0 - accuracy), "accuracy": accuracy, "ci95": ci, "runs": rows}
