@@ -18,14 +18,20 @@ class PairModel(keras.Model):
         return self.head.output_kind
 
     @staticmethod
-    def _predict_numpy(network, x, batch_size):
+    def _predict_numpy(network, x, batch_size, finish=None):
+        """Run `network` over `x` in batches; optionally `finish` each output.
+
+        Keras models go through `predict_on_batch`, Keras' compiled predict
+        function: about twice as fast on CPU as calling the model eagerly.
+        """
         x = np.asarray(x)
         if len(x) == 0:
             raise ValueError("cannot embed an empty array")
-        out = [
-            keras.ops.convert_to_numpy(network(x[i : i + batch_size], training=False))
-            for i in range(0, len(x), batch_size)
-        ]
+        forward = network.predict_on_batch if isinstance(network, keras.Model) else network
+        out = []
+        for i in range(0, len(x), batch_size):
+            z = forward(x[i : i + batch_size])
+            out.append(keras.ops.convert_to_numpy(finish(z) if finish is not None else z))
         return np.concatenate(out, axis=0)
 
     def score_embeddings(self, z1, z2):

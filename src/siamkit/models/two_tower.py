@@ -88,8 +88,8 @@ class TwoTowerNetwork(PairModel):
         """Embed inputs of one modality (`"a"` or `"b"`); returns NumPy."""
         if modality not in ("a", "b"):
             raise ValueError(f"modality must be 'a' or 'b', got {modality!r}")
-        tower = self.embed_a if modality == "a" else self.embed_b
-        return self._predict_numpy(lambda x, training: tower(x, training=training), x, batch_size)
+        encoder = self.encoder_a if modality == "a" else self.encoder_b
+        return self._predict_numpy(encoder, x, batch_size, finish=self._finish)
 
     def get_config(self):
         return {

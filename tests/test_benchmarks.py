@@ -1,0 +1,60 @@
+"""The benchmark scripts run end to end; their numbers are checked for sanity, never for speed."""
+
+import importlib.util
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "train_throughput.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("train_throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_rates_from_step_marks():
+    bench = _load_script()
+    # Three steps of 1 s, 1 s and 8 s: the mean sees the slow step, the median does not.
+    rates = bench._train_rates([(0, 0.0), (1, 1.0), (2, 2.0), (3, 10.0)])
+    assert rates["timed_steps"] == 3
+    assert rates["train_pairs_per_s"] == pytest.approx(3 * bench.BATCH_SIZE / 10.0)
+    assert rates["train_pairs_per_s_median_step"] == pytest.approx(bench.BATCH_SIZE / 1.0)
+    # With steps_per_execution=8 a mark comes every 8 steps.
+    rates = bench._train_rates([(8, 0.0), (16, 4.0), (24, 8.0)])
+    assert rates["timed_steps"] == 16
+    assert rates["train_pairs_per_s_median_step"] == pytest.approx(bench.BATCH_SIZE / 0.5)
+
+
+@pytest.mark.slow
+def test_train_throughput_quick_writes_complete_json(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "train_throughput.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
+        capture_output=True, text=True, timeout=1200, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "train pairs/s" in proc.stdout and "sampler pairs/s" in proc.stdout
+    report = json.loads(out.read_text())
+
+    assert report["config"]["quick"] is True and report["variants"] == []
+    for side in ("siamkit", "torch"):
+        result = report[side]
+        for key in ("train_pairs_per_s", "train_pairs_per_s_median_step", "embed_images_per_s", "peak_rss_mib"):
+            assert result[key] > 0, (side, key)
+        assert result["timed_steps"] == report["config"]["steps"], side
+        assert result["data"] in ("mnist", "random")
+    assert report["siamkit"]["predict_images_per_s"] > 0
+    assert report["siamkit"]["params"] == report["torch"]["params"] == 428_608  # the identical architecture
+    assert report["sampler"]["pairs_per_s"] > 0
+    assert set(report["ratios"]) == {"train", "train_median_step", "embed", "predict", "sampler_over_train"}
+    assert all(math.isfinite(v) and v > 0 for v in report["ratios"].values())
+    assert set(report["met"]) == set(report["targets"])
+    assert len(report["environment"]["loadavg_start"]) == 3
