@@ -137,10 +137,12 @@ def test_pair_csv_trains_end_to_end(tmp_path):
         rows.append(f"{a}.png,{b}.png,{int(digits.target[a] == digits.target[b])}")
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
     run, metrics = train(
-        {**QUICK, "encoder": "mlp", "pairs_csv": str(tmp_path / "pairs.csv"), "out": str(tmp_path / "run")}, verbose=0
+        {**QUICK, "encoder": "mlp", "loss": "contrastive", "pairs_csv": str(tmp_path / "pairs.csv"),
+         "out": str(tmp_path / "run")},
+        verbose=0,
     )
     assert metrics["test_pairs"] == 90  # holdout_fraction 0.3 of 300 pairs
     assert run.config["input_shape"] == [8, 8, 1] and run.config["channels"] == 1
     assert os.path.isfile(run.file("manifest.csv"))
-    with pytest.raises(ConfigError, match="no classes to mine triplets"):
+    with pytest.raises(ConfigError, match="needs class labels, which a pair CSV lacks"):
         train({**QUICK, "loss": "triplet", "pairs_csv": str(tmp_path / "pairs.csv"), "out": str(tmp_path / "t")})

@@ -13,7 +13,7 @@ import os
 import sys
 
 # Sub-command modules, in the order `siamkit --help` lists them.
-COMMANDS = ("train", "evaluate", "compare", "datasets")
+COMMANDS = ("train", "evaluate", "compare", "datasets", "embed", "index", "search", "dedupe")
 
 
 def _quiet_tensorflow():
@@ -24,7 +24,6 @@ def _quiet_tensorflow():
     stderr file descriptor pointed at /dev/null.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
         return

@@ -31,7 +31,10 @@ DEFAULTS = {
     "holdout_classes": None,
     "holdout_fraction": 0.3,
     "val_fraction": 0.15,
+    "split_by": None,  # a `meta` key (e.g. "alphabet"): split by whole groups, not classes
+    "holdout_groups": None,  # with split_by: the groups held out as the test set
     "augment": None,
+    "rotations": 1,  # 4: training classes also in 90/180/270 degree rotations, as new classes
     # model
     "encoder": "cnn",
     "embedding_dim": 64,
@@ -39,17 +42,20 @@ DEFAULTS = {
     "head": "distance",
     "distance": "euclidean",
     # objective
-    "loss": "contrastive",
-    "margin": 1.0,
-    "mining": "semi-hard",
+    "loss": "triplet",
+    "margin": None,  # None: the loss's own default, MARGINS below
+    "mining": "hard",
     "soft_margin": False,
+    "temperature": 1.0,  # prototypical: logits are -distance / temperature
     "positive_fraction": 0.5,
     "pairs_per_epoch": None,
-    "classes_per_batch": 16,
+    "classes_per_batch": None,  # P of P x K batches; None: min(16, classes)
     "samples_per_class": 4,
+    "batches_per_epoch": None,  # P x K batches per epoch (default: training images // (P * K))
     # optimisation
     "optimizer": "adam",
     "learning_rate": 1e-3,
+    "lr_schedule": "constant",  # or "cosine": decay to 0 over all epochs
     "epochs": 15,
     "batch_size": 128,
     "seed": 0,
@@ -59,6 +65,9 @@ DEFAULTS = {
 }
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+# Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap.
+MARGINS = {"contrastive": 1.0, "triplet": 0.2}
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def _choices():
@@ -71,6 +80,7 @@ def _choices():
         "distance": list(distances.DISTANCES),
         "mining": list(miners.MINERS),
         "optimizer": list(OPTIMIZERS),
+        "lr_schedule": list(LR_SCHEDULES),
     }
 
 
@@ -118,18 +128,29 @@ def validate(config):
     """Check every option's type and range; returns the config."""
     for key, choices in _choices().items():
         check_choice(key, config[key], choices)
-    for key in ("embedding_dim", "epochs", "batch_size", "classes_per_batch", "samples_per_class", "eval_pairs"):
+    for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs"):
         _positive(config, key)
-    for key in ("learning_rate", "margin"):
+    if config["classes_per_batch"] is not None:
+        _positive(config, "classes_per_batch")
+    if config["batches_per_epoch"] is not None:
+        _positive(config, "batches_per_epoch")
+    check_choice("rotations", config["rotations"], [1, 2, 4])
+    if config["holdout_groups"] is not None and config["split_by"] is None:
+        raise ConfigError("holdout_groups needs split_by, the meta key the groups belong to (e.g. 'alphabet')")
+    if config["margin"] is None:
+        config["margin"] = MARGINS.get(config["loss"], 1.0)
+    for key in ("learning_rate", "margin", "temperature"):
         _positive(config, key, float)
     for key in ("holdout_fraction", "val_fraction", "positive_fraction"):
         if not 0.0 <= float(config[key]) < 1.0:
             raise ConfigError(f"{key} must be in [0, 1), got {config[key]!r}")
     if config["loss"] == "bce" and config["head"] == "distance":
         raise ConfigError("loss 'bce' needs a probability head: use --head l1 or --head concat")
-    if config["loss"] in ("contrastive", "triplet") and config["head"] != "distance":
+    from ..losses import DISTANCE_LOSSES
+
+    if config["loss"] in DISTANCE_LOSSES and config["head"] != "distance":
         raise ConfigError(f"loss {config['loss']!r} trains distances: use --head distance (or --loss bce)")
-    if config["loss"] in ("contrastive", "triplet") and config["distance"] == "dot":
+    if config["loss"] in DISTANCE_LOSSES and config["distance"] == "dot":
         raise ConfigError(f"loss {config['loss']!r} needs a distance, not the similarity 'dot'")
     if not isinstance(config["encoder_options"], dict):
         raise ConfigError(f"encoder_options must be a table of encoder arguments, got {config['encoder_options']!r}")

@@ -26,7 +26,7 @@ from ..data.splits import class_disjoint_split
 from ..errors import ConfigError, DataError
 from .config import resolve
 from ..datasets import Pairs
-from .heldout import class_pair_scores, given_pair_scores, heldout_metrics
+from . import heldout
 from .inputs import load_inputs
 
 BACKUP_DIR = "backup"
@@ -67,15 +67,32 @@ def split_indices(dataset, config):
     """Train, validation and test indices, the test classes unseen in training.
 
     Validation holds out images of the training classes (for choosing
-    thresholds); the test set holds whole classes out.
+    thresholds); the test set holds whole classes out. With `split_by`, a
+    key of `dataset.meta` such as Omniglot's `"alphabet"`, validation and
+    test hold out whole groups instead (`holdout_groups`, or a fraction).
     """
-    y = dataset.y
+    y, seed = dataset.y, config["seed"]
+    groups = None
+    if config.get("split_by") is not None:
+        if config["split_by"] not in dataset.meta:
+            raise ConfigError(
+                f"split_by {config['split_by']!r} is not a per-sample field of dataset {dataset.name!r}; "
+                f"it has: {', '.join(sorted(dataset.meta)) or 'none'}"
+            )
+        groups = np.asarray(dataset.meta[config["split_by"]])
     if config["holdout_classes"] is not None:
         train_idx, test_idx = holdout_split(y, config["holdout_classes"])
+    elif config.get("holdout_groups") is not None:
+        train_idx, test_idx = holdout_split(groups, config["holdout_groups"])
     else:
         f = config["holdout_fraction"]
-        train_idx, test_idx = class_disjoint_split(y, (1 - f, f), seed=config["seed"])
-    train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=config["seed"])
+        train_idx, test_idx = class_disjoint_split(y if groups is None else groups, (1 - f, f), seed=seed)
+    if groups is None:
+        train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=seed)
+    else:
+        v = config["val_fraction"]
+        keep, held = class_disjoint_split(groups[train_idx], (1 - v, v), seed=seed)
+        train_idx, val_idx = train_idx[keep], train_idx[held]
     return train_idx, val_idx, test_idx
 
 
@@ -101,17 +118,22 @@ def build_loss(config):
             margin=config["margin"], mining=config["mining"], soft_margin=config["soft_margin"],
             distance=config["distance"],
         )
+    if config["loss"] == "prototypical":
+        return losses.PrototypicalLoss(distance=config["distance"], temperature=config["temperature"])
     return losses.BinaryCrossEntropy()
 
 
-def build_optimizer(config):
+def build_optimizer(config, steps_per_epoch=1):
     classes = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
     }
-    return classes[config["optimizer"]](learning_rate=config["learning_rate"])
+    learning_rate = config["learning_rate"]
+    if config.get("lr_schedule") == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config["epochs"] * steps_per_epoch)
+    return classes[config["optimizer"]](learning_rate=learning_rate)
 
 
 def _augmenter(config):
@@ -122,18 +144,31 @@ def _augmenter(config):
     return from_config(config["augment"], seed=config["seed"])
 
 
+def _rotated(x, y, rotations):
+    """`x` also turned by 360 / `rotations` degree steps, each turn a new set of classes."""
+    if rotations == 1:
+        return x, y
+    if x.ndim != 4 or x.shape[1] != x.shape[2]:
+        raise ConfigError(f"rotations need square images (n, side, side, channels), got shape {x.shape}")
+    step, offset = 4 // rotations, int(y.max()) + 1
+    turned = [np.rot90(x, k * step, axes=(1, 2)) for k in range(rotations)]
+    return np.concatenate(turned), np.concatenate([y + k * offset for k in range(rotations)])
+
+
 def _class_data(config, x, y, train_idx, val_idx):
     """The sampler to fit on and fixed validation data, for class-labelled data."""
     seed = config["seed"]
     augment = _augmenter(config)
-    if config["loss"] == "triplet":
+    x_train, y_train = _rotated(x[train_idx], y[train_idx], config.get("rotations", 1))
+    if config["loss"] in losses.BATCH_LOSSES:
+        classes = config["classes_per_batch"] or min(16, len(np.unique(y_train)))
         train = ClassBalancedBatches(
-            x[train_idx], y[train_idx], config["classes_per_batch"], config["samples_per_class"],
-            augment=augment, seed=seed,
+            x_train, y_train, classes, config["samples_per_class"],
+            batches_per_epoch=config.get("batches_per_epoch"), augment=augment, seed=seed,
         )
         return train, (x[val_idx], y[val_idx])
     train = PairDataset(
-        x[train_idx], y[train_idx], batch_size=config["batch_size"], positive_fraction=config["positive_fraction"],
+        x_train, y_train, batch_size=config["batch_size"], positive_fraction=config["positive_fraction"],
         pairs_per_epoch=config["pairs_per_epoch"], augment=augment, seed=seed,
     )
     first, second, same = sample_pairs(y[val_idx], config["eval_pairs"], rng=seed)
@@ -153,8 +188,10 @@ def split_pairs(pairs, config):
 
 def _pairs_data(config, train_pairs, val_pairs):
     """The sampler to fit on and validation data, for labelled pairs."""
-    if config["loss"] == "triplet":
-        raise ConfigError("a pair CSV has no classes to mine triplets from: use --loss contrastive or bce")
+    if config["loss"] in losses.BATCH_LOSSES:
+        raise ConfigError(
+            f"loss {config['loss']!r} needs class labels, which a pair CSV lacks: use --loss contrastive or bce"
+        )
     train = LabelledPairs(
         train_pairs.x_a, train_pairs.x_b, train_pairs.index_a, train_pairs.index_b, train_pairs.y,
         batch_size=config["batch_size"], augment=_augmenter(config), seed=config["seed"],
@@ -224,9 +261,9 @@ def train(config=None, verbose="auto"):
     if not resume:
         _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
 
-    fit_model = encoder if config["loss"] == "triplet" else model
+    fit_model = encoder if config["loss"] in losses.BATCH_LOSSES else model
     fit_model.compile(
-        optimizer=build_optimizer(config),
+        optimizer=build_optimizer(config, len(train_data)),
         loss=build_loss(config),
         metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
     )
@@ -244,14 +281,11 @@ def train(config=None, verbose="auto"):
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
     shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
+    run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
-        scores = [given_pair_scores(model, part) for part in (val_pairs, test_pairs)]
+        report = heldout.evaluate_pairs(run, val_pairs, test_pairs)
     else:
-        scores = [
-            class_pair_scores(model, x[idx], y[idx], config["eval_pairs"], config["seed"] + i)
-            for i, idx in enumerate((val_idx, test_idx))
-        ]
-    metrics = heldout_metrics(model, *scores)
-    metrics["train_seconds"] = round(train_seconds, 2)
+        report = heldout.evaluate_classes(run, loaded, val_idx, test_idx, config)
+    metrics = {**heldout.summary(report), "train_seconds": round(train_seconds, 2)}
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
-    return runs.Run(run_dir), metrics
+    return run, metrics

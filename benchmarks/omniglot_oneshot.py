@@ -1,0 +1,253 @@
+"""Omniglot one-shot benchmark (issue 5): train, validate, evaluate, from one command.
+
+Trains `configs/omniglot.toml` with `siamkit.training.train` on the
+background set (the evaluation alphabets are held out, 4 background alphabets
+are the validation set), then evaluates the saved run:
+
+- exactly what `siamkit evaluate RUN_DIR --ways 20 --episodes 2000` does
+  (`evaluate_run`): verification on 10,000 balanced test pairs at the
+  threshold chosen on validation pairs (ROC AUC, EER), 20-way one-shot with
+  classes from any evaluation alphabet (2,000 episodes), and Lake et al.'s
+  within-alphabet 20-way protocol (400 trials over the 20 alphabets);
+- plus 5-way one-shot (2,000 episodes), MNIST 10-way one-shot transfer
+  (2,000 episodes, no fine-tuning), the within-alphabet protocol on the
+  validation alphabets, and the same protocols with test-time averaging of
+  embeddings over shifted copies (`--tta`). The validation alphabets decide
+  whether test-time averaging is the headline; the evaluation set decides
+  nothing.
+
+Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
+`--quick` trains a few batches to check the pipeline, not the accuracy.
+
+Usage:
+
+    python benchmarks/omniglot_oneshot.py                 # the full run (~15-50 min on 2 cores, by load)
+    python benchmarks/omniglot_oneshot.py --quick         # CI: a few minutes
+    python benchmarks/omniglot_oneshot.py --run-dir runs/omniglot/x   # evaluate a trained run
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from siamkit import _io, datasets  # noqa: E402
+from siamkit.evaluation import oneshot, report  # noqa: E402
+from siamkit.runs import Run  # noqa: E402
+from siamkit.training import resolve, train  # noqa: E402
+from siamkit.training.config import tomllib  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(REPO, "configs", "omniglot.toml")
+RESULTS = os.path.join(REPO, "benchmarks", "results", "omniglot_oneshot.json")
+EPISODES = 2000
+# --quick: a narrow model trained for a few batches, 2 test-time views, 2,000 MNIST images.
+QUICK = {
+    "epochs": 2,
+    "batches_per_epoch": 5,
+    "classes_per_batch": 16,
+    "encoder_options": {"filters": [16, 16, 16, 16], "dense_units": [], "batch_norm": True, "l2_normalize": False},
+    "eval_pairs": 2000,
+}
+QUICK_VIEWS, QUICK_MNIST = 2, 2000
+# Reference figures (Koch et al. 2015; Lake et al. 2015; Snell et al. 2017, on Vinyals' split).
+REFERENCES = {
+    "within_alphabet_20way": {"Koch et al. 2015": 0.920, "people (Lake et al. 2015)": 0.955},
+    "across_20way": {"ProtoNets (Snell et al. 2017)": 0.960},
+    "verification_accuracy": {"Koch et al. 2015": 0.9342},
+    "mnist_10way": {"Koch et al. 2015": 0.703},
+}
+TARGETS = {
+    "within_alphabet_20way": 0.90,
+    "across_20way": 0.97,
+    "5way": 0.99,
+    "verification_accuracy": 0.935,
+    "mnist_10way": 0.75,
+}
+
+
+def _parse_value(text):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def shifted_views(x, views):
+    """`x` and up to 4 copies shifted by one pixel (right, left, down, up), zero-filled."""
+    out = [x]
+    for axis, step in ((2, 1), (2, -1), (1, 1), (1, -1))[: views - 1]:
+        moved = np.roll(x, step, axis=axis)
+        edge = [slice(None)] * 4
+        edge[axis] = 0 if step > 0 else -1
+        moved[tuple(edge)] = 0.0
+        out.append(moved)
+    return out
+
+
+def view_embeddings(run, x, views):
+    """Embeddings of `x` and of its shifted copies, `(views, n, dim)`; averaging them is test-time averaging."""
+    return np.stack([run.embed(v) for v in shifted_views(np.asarray(x), views)])
+
+
+def within_alphabet(ds, z, distance, trials_per_alphabet=20, seed=0):
+    """Lake et al.'s within-alphabet 20-way protocol on the alphabets of `ds` with 20+ characters."""
+    alphabet, drawer, y = ds.meta["alphabet"], ds.meta["drawer"], ds.y
+    usable = [a for a in np.unique(alphabet) if len(np.unique(y[alphabet == a])) >= 20]
+    idx = np.flatnonzero(np.isin(alphabet, usable))
+    trials = oneshot.omniglot_episodes(
+        y[idx], alphabet[idx], drawer[idx], trials_per_alphabet * len(usable), 20, seed=seed
+    )
+    result = oneshot.evaluate_episodes(trials, z[idx], distance)
+    result.pop("per_episode")
+    return {**result, "alphabets": len(usable)}
+
+
+def nway(y, z, distance, ways, seed):
+    result = oneshot.evaluate_episodes(oneshot.sample_episodes(y, ways, 1, EPISODES, seed=seed), z, distance)
+    result.pop("per_episode")
+    return result
+
+
+def protocols(distance, validation, test, mnist, z_val, z_test, z_mnist, seed):
+    """The one-shot protocols on the given embeddings."""
+    return {
+        "validation_within_alphabet_20way": within_alphabet(validation, z_val, distance, 100, seed),
+        "within_alphabet_20way": within_alphabet(test, z_test, distance, 20, seed),
+        "across_20way": nway(test.y, z_test, distance, 20, seed),
+        "5way": nway(test.y, z_test, distance, 5, seed + 1),
+        "mnist_10way": nway(mnist.y, z_mnist, distance, 10, seed + 2),
+    }
+
+
+def _pct(result):
+    ci = result.get("ci95")
+    return f"{100 * result['accuracy']:6.2f}%" + (f" +- {100 * ci:4.2f}" if ci is not None else "")
+
+
+def table(results):
+    head = results["headline"]
+    rows = [
+        ("within-alphabet 20-way (400 trials)", "within_alphabet_20way"),
+        ("20-way, any alphabets (2000 episodes)", "across_20way"),
+        ("5-way (2000 episodes)", "5way"),
+        ("verification accuracy (val threshold)", "verification_accuracy"),
+        ("MNIST 10-way transfer (2000 episodes)", "mnist_10way"),
+        ("validation within-alphabet 20-way", "validation_within_alphabet_20way"),
+    ]
+    lines = [f"{'protocol':<40}{'siamkit':>18}{'target':>8}  reference"]
+    for label, key in rows:
+        value = head[key]
+        target = f"{100 * TARGETS[key]:.1f}%" if key in TARGETS else ""
+        refs = ", ".join(f"{k} {100 * v:.2f}%" for k, v in REFERENCES.get(key, {}).items())
+        lines.append(f"{label:<40}{_pct(value):>18}{target:>8}  {refs}")
+    v = results["verification"]
+    lines.append(f"{'verification ROC AUC / EER':<40}{v['roc_auc']:>11.4f} / {100 * v['eer']:.2f}%")
+    lines.append(
+        f"headline embeddings: {results['headline_views']} view(s) (chosen on validation); "
+        f"training {results['train_seconds'] / 60:.1f} min on {results['hardware']['cpus']} CPUs"
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=CONFIG, help="training config (default: configs/omniglot.toml)")
+    parser.add_argument("--quick", action="store_true", help="a few training batches: checks the pipeline")
+    parser.add_argument("--out", help="run directory (default: runs/omniglot/<timestamp>)")
+    parser.add_argument("--run-dir", help="evaluate this trained run instead of training")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides (TOML values)")
+    parser.add_argument("--tta", type=int, default=3, choices=range(1, 6), help="test-time views to compare (1-5)")
+    parser.add_argument("--json", default=RESULTS, help="where to write the results")
+    parser.add_argument("--data-dir", help="folder of the .npz datasets (default: $SIAMKIT_DATA_DIR or the cache)")
+    args = parser.parse_args(argv)
+
+    started = time.time()
+    load_before = os.getloadavg()
+    if args.run_dir:
+        run = Run(args.run_dir)
+    else:
+        overrides = dict(QUICK) if args.quick else {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            overrides[key] = _parse_value(value)
+        overrides["out"] = args.out or os.path.join("runs", "omniglot", time.strftime("%Y%m%d-%H%M%S"))
+        overrides["data_dir"] = args.data_dir
+        config = resolve(args.config, overrides)
+        run, _ = train(config, verbose=2)
+    seed = int(run.config.get("seed", 0))
+
+    # What `siamkit evaluate RUN_DIR --ways 20 --episodes 2000` computes (eval/metrics.json).
+    validation, test = report.heldout_data(run)
+    official = report.evaluate_run(
+        run, validation=validation, test=test, ways=20, episodes=EPISODES, plot=not args.quick
+    )
+    h, w, c = run.input_shape
+    mnist = datasets.load(
+        "mnist", subset="test", image_size=(h, w), channels=c, data_dir=args.data_dir or run.config.get("data_dir")
+    )
+    views = min(args.tta, QUICK_VIEWS) if args.quick else args.tta
+    if args.quick:
+        mnist = mnist.subset(np.arange(QUICK_MNIST))
+    stacks = [view_embeddings(run, ds.x, views) for ds in (validation, test, mnist)]
+    by_views = {
+        v: protocols(run.distance, validation, test, mnist, *(s[:v].mean(axis=0) for s in stacks), seed + 2)
+        for v in sorted({1, views})
+    }
+    best = max(by_views, key=lambda v: by_views[v]["validation_within_alphabet_20way"]["accuracy"])
+    verification = official["verification"]
+    head = dict(by_views[best])
+    head["verification_accuracy"] = {"accuracy": verification["at_threshold"]["accuracy"]["accuracy"]}
+
+    results = {
+        "run": run.path,
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "quick": bool(args.quick),
+        "config": {k: v for k, v in run.config.items() if k not in ("train_classes", "test_classes")},
+        "train_seconds": _train_seconds(run),
+        "total_seconds": round(time.time() - started, 1),
+        "hardware": {
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+            "load_average_before": [round(v, 2) for v in load_before],
+            "load_average_after": [round(v, 2) for v in os.getloadavg()],
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        },
+        "data": {
+            "train": {
+                "classes": len(run.config["train_classes"]),
+                "rotations": run.config.get("rotations", 1),
+            },
+            "validation": official["data"]["validation"],
+            "test": official["data"]["test"],
+        },
+        "headline_views": best,
+        "headline": head,
+        "verification": {k: v for k, v in verification.items() if k in ("roc_auc", "eer", "n_pairs", "at_threshold")},
+        "siamkit_evaluate": official["oneshot"],
+        "by_views": {str(v): r for v, r in by_views.items()},
+        "targets": TARGETS,
+        "references": REFERENCES,
+    }
+    _io.write_json(args.json, results)
+    print(table(results))
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+def _train_seconds(run):
+    """The training wall time `train` recorded in `RUN_DIR/metrics.json`."""
+    with open(run.file("metrics.json"), encoding="utf-8") as f:
+        return json.load(f).get("train_seconds")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""`siamkit embed`: embeddings of a folder of images (or `.wav` clips) with a run."""
+
+import numpy as np
+
+
+def add_data_options(parser):
+    """Options shared by the commands that embed files."""
+    parser.add_argument("--batch-size", type=int, default=256, help="files per batch (default: 256)")
+    parser.add_argument(
+        "--invert", action="store_true", default=None, help="invert images (dark ink on white) before embedding"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "embed",
+        help="embed files with a trained run",
+        description="Embed every image (or .wav clip) below --data with the run's model, batch by batch, and "
+        "write the embeddings with their paths and labels (top sub-folder names) to a .npz file that "
+        "`siamkit index build --data` accepts.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    parser.add_argument(
+        "--data", required=True, help="a folder (searched at any depth), a file, or a .npz of inputs `x`"
+    )
+    parser.add_argument("--out", default="embeddings.npz", help="output .npz (default: embeddings.npz)")
+    add_data_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from .. import _io
+    from ..index.inputs import embed_data
+    from ..runs import Run
+
+    run_ = Run(args.run_dir)
+    found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
+    _io.save_npz(
+        args.out,
+        embeddings=found.embeddings,
+        paths=np.array(found.paths, dtype=str),
+        labels=np.array(["" if lab is None else str(lab) for lab in found.labels], dtype=str),
+        fingerprint=np.array(run_.fingerprint()),
+        distance=np.array(run_.distance),
+    )
+    print(f"wrote {len(found.embeddings)} embeddings of size {found.embeddings.shape[1]} to {args.out}")
+    return 0

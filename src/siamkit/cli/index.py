@@ -1,0 +1,113 @@
+"""`siamkit index build|add|remove`: a searchable index of a gallery's embeddings."""
+
+from .embed import add_data_options
+
+
+def _options(pairs):
+    from ..errors import ConfigError
+
+    options = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        try:
+            options[key.replace("-", "_")] = int(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"invalid --option {pair!r}; write KEY=INTEGER, e.g. ef_search=128")
+    return options
+
+
+def add_parser(subparsers):
+    from ..index import BACKENDS
+
+    parser = subparsers.add_parser(
+        "index",
+        help="build, grow or shrink a search index",
+        description="Build an index of a gallery's embeddings for `siamkit search`, add to it, or remove from it.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    build = actions.add_parser(
+        "build",
+        help="embed a gallery and index it",
+        description="Embed every file below --data with the run's model and write an index directory.",
+    )
+    build.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    build.add_argument("--data", required=True, help="gallery folder, file, or .npz (from `siamkit embed`)")
+    build.add_argument("--out", required=True, help="the index directory to write")
+    build.add_argument("--backend", default="exact", choices=sorted(BACKENDS), help="search backend (default: exact)")
+    build.add_argument(
+        "--option", action="append", metavar="KEY=VALUE", help="backend option, repeatable (e.g. ef_search=128)"
+    )
+    add_data_options(build)
+    build.set_defaults(func=run_build)
+
+    add = actions.add_parser(
+        "add",
+        help="embed more files into an index",
+        description="Embed every file below --data with the index's run and add it to the index.",
+    )
+    add.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory")
+    add.add_argument("--data", required=True, help="folder, file, or .npz (from `siamkit embed`)")
+    add.add_argument("--run", help="the run directory, if it moved since the index was built")
+    add_data_options(add)
+    add.set_defaults(func=run_add)
+
+    remove = actions.add_parser(
+        "remove",
+        help="remove items by id",
+        description="Remove items from an index by id (the ids `siamkit search` prints).",
+    )
+    remove.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory")
+    remove.add_argument("--ids", type=int, nargs="+", required=True, help="ids to remove")
+    remove.set_defaults(func=run_remove)
+
+
+def run_build(args):
+    import os
+
+    from ..index import Index
+    from ..index.inputs import embed_data
+    from ..runs import Run
+
+    run_ = Run(args.run_dir)
+    options = _options(args.option)
+    # Check the backend and its options before the (long) embedding pass.
+    Index(1, run_.distance, args.backend, options)
+    found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
+    index = Index(
+        found.embeddings.shape[1],
+        run_.distance,
+        args.backend,
+        options,
+        fingerprint=run_.fingerprint(),
+        info={"run": os.path.abspath(run_.path)},
+    )
+    index.add(found.embeddings, metadata=found.metadata())
+    index.save(args.out)
+    print(f"indexed {len(index)} items ({args.backend}, {run_.distance}) in {args.out}")
+    return 0
+
+
+def run_add(args):
+    from ..index import load
+    from ..index.inputs import embed_data, index_run
+
+    index = load(args.index_dir)
+    run_ = index_run(index, args.run)
+    found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
+    ids = index.add(found.embeddings, metadata=found.metadata(), fingerprint=run_.fingerprint())
+    index.save(args.index_dir)
+    print(f"added {len(ids)} items (ids {ids[0]}..{ids[-1]}); the index holds {len(index)}")
+    return 0
+
+
+def run_remove(args):
+    from ..index import load
+
+    index = load(args.index_dir)
+    index.remove(args.ids)
+    index.save(args.index_dir)
+    print(f"removed {len(set(args.ids))} items; the index holds {len(index)}")
+    return 0

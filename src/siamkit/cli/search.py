@@ -1,0 +1,98 @@
+"""`siamkit search`: the nearest gallery items of query files."""
+
+import json
+
+import numpy as np
+
+from .embed import add_data_options
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "search",
+        help="find the nearest gallery items of query files",
+        description="Embed each query file (or every file below a query folder) with the index's run and print "
+        "its k nearest items: rank, id, distance (the run's metric), label and path, and whether each is a "
+        "match at the run's calibrated threshold (from `siamkit evaluate`) or at --threshold.",
+    )
+    parser.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory (from `siamkit index build`)")
+    parser.add_argument("queries", metavar="QUERY", nargs="+", help="image or .wav files, or folders of them")
+    parser.add_argument("-k", type=int, default=10, help="results per query (default: 10)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--run", help="the run directory, if it moved since the index was built")
+    parser.add_argument("--threshold", type=float, help="match threshold in the pair head's units")
+    parser.add_argument("--method", choices=("accuracy", "eer", "far"), help="which calibrated threshold")
+    add_data_options(parser)
+    parser.set_defaults(func=run)
+
+
+def search_files(index, run, paths, k, decide=None, batch_size=256, invert=None, progress=True):
+    """Ranked results of query files: a list of `{"query", "results": [...]}`.
+
+    `run` must be the index's run (see `index_run`); `decide` is a
+    `matching.decider` or None.
+    """
+    from ..index.inputs import embed_files
+
+    z = embed_files(run, paths, batch_size, invert, progress)
+    found = index.search(z, k)
+    out = []
+    for path, zq, dist, ids in zip(paths, z, found.distances, found.ids):
+        ids, dist = ids[ids >= 0], dist[ids >= 0]
+        results = [
+            {"rank": r + 1, "id": int(i), "distance": float(d), **meta}
+            for r, (i, d, meta) in enumerate(zip(ids, dist, index.metadata(ids)))
+        ]
+        if decide is not None:
+            scores, matches = decide(np.repeat(zq[None], len(ids), 0), index.embeddings(ids))
+            for result, score, match in zip(results, scores, matches):
+                result.update(score=float(score), match=bool(match))
+        out.append({"query": path, "results": results})
+    return out
+
+
+def _table(query):
+    rows = [("rank", "id", "distance", "match", "label", "path")]
+    for r in query["results"]:
+        match = {True: "yes", False: "no"}.get(r.get("match"), "-")
+        label = "-" if r.get("label") is None else str(r["label"])
+        rows.append((str(r["rank"]), str(r["id"]), f"{r['distance']:.6g}", match, label, r.get("path", "-")))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    lines = [f"query: {query['query']}"]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
+    return "\n".join(lines)
+
+
+def run(args):
+    import sys
+
+    from ..errors import ConfigError
+    from ..index import load
+    from ..index.inputs import index_run, list_files
+    from ..index.matching import decider
+
+    if args.k < 1:
+        raise ConfigError(f"-k must be a positive integer, got {args.k}")
+    index = load(args.index_dir)
+    run_ = index_run(index, args.run)
+    paths = [p for q in args.queries for p in list_files(q)[0]]
+    decide = decider(run_, args.threshold, args.method)
+    if len(index) == 0:
+        print(
+            f"siamkit search: the index {args.index_dir} is empty; add items with `siamkit index add`", file=sys.stderr
+        )
+    found = search_files(index, run_, paths, args.k, decide, args.batch_size, args.invert, not args.quiet)
+    if args.json:
+        threshold = None if decide is None else {"value": decide.threshold, "source": decide.source}
+        print(
+            json.dumps(
+                {"index": args.index_dir, "metric": index.metric, "threshold": threshold, "queries": found}, indent=2
+            )
+        )
+    else:
+        if decide is not None:
+            print(
+                f"match: pair score {'>=' if run_.higher_is_similar else '<='} {decide.threshold:.6g} ({decide.source})"
+            )
+        print("\n\n".join(_table(q) for q in found))
+    return 0

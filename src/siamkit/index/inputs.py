@@ -1,0 +1,215 @@
+"""Files to embeddings with a run, streamed batch by batch.
+
+The CLI's `--data` and query arguments name image files, `.wav` clips, or
+folders of them (any depth; an item's label is its top sub-folder's name),
+or a `.npz` file: the output of `siamkit embed` (embeddings, reused as they
+are) or arrays of inputs (`x`, optional `y` labels).
+
+Every file goes through `read_files`, which dispatches on the file type
+(`READERS`, by extension) and returns model inputs and the run's tower
+(`modality`) for them: images are read under the run's image policy, audio
+at the run's sample rate and clip length. Folders are read `batch_size`
+files at a time, so a folder larger than memory streams from disk.
+
+Example:
+
+>>> found = embed_data(Run("runs/digits"), "gallery/")          # doctest: +SKIP
+>>> found.embeddings.shape, found.paths[0], found.labels[0]     # doctest: +SKIP
+((1000, 64), '/data/gallery/3/0001.png', '3')
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from ..datasets.images import IMAGE_EXTENSIONS
+from ..errors import DataError
+
+
+@dataclasses.dataclass
+class Embedded:
+    """Embeddings of some data, with one path and label (or None) per row."""
+
+    embeddings: np.ndarray
+    paths: list
+    labels: list
+
+    def metadata(self):
+        return [{"path": p, "label": lab} for p, lab in zip(self.paths, self.labels)]
+
+
+def _tower(run, rank, what):
+    """The run's modality whose inputs have `rank` dimensions."""
+    shapes = {"a": run.config["input_shape"], "b": run.config.get("input_shape_b")}
+    for modality, shape in shapes.items():
+        if shape is not None and len(shape) == rank:
+            return modality, tuple(shape)
+    raise DataError(
+        f"the run {run.path!r} takes no {what} input (its input shapes: {run.config['input_shape']}"
+        f"{', ' + str(shapes['b']) if shapes['b'] else ''})"
+    )
+
+
+def _read_images(run, paths, invert=None):
+    from ..evaluation.report import read_run_images
+
+    modality, _ = _tower(run, 3, "image")
+    return read_run_images(run, paths, invert), modality
+
+
+def _read_audio(run, paths, invert=None):
+    from ..audio import read_wavs
+
+    modality, shape = _tower(run, 1, "audio")
+    rate = run.config.get("sample_rate")
+    if rate is None:
+        raise DataError(f"the run {run.path!r} records no sample_rate in config.json; cannot read .wav queries")
+    return read_wavs(paths, rate, shape[0]), modality
+
+
+# Extension -> reader(run, paths, invert) -> (inputs, modality). One entry per file type.
+READERS = {**{ext: _read_images for ext in IMAGE_EXTENSIONS}, ".wav": _read_audio}
+
+
+def _reader(path):
+    return READERS.get(os.path.splitext(path)[1].lower())
+
+
+def read_files(run, paths, invert=None):
+    """Model inputs for files of one type, and the run's tower for them.
+
+    Args:
+        run: a `Run`.
+        paths: files of one type (images, or `.wav`).
+        invert: for images, flip intensities (see `read_run_images`).
+
+    Returns:
+        `(x, modality)`.
+    """
+    readers = {_reader(p) for p in paths}
+    if None in readers:
+        bad = next(p for p in paths if _reader(p) is None)
+        raise DataError(f"{bad}: unsupported file type; readable types: {', '.join(sorted(READERS))}")
+    if len(readers) > 1:
+        raise DataError(f"{paths[0]} and others mix file types; read one type at a time")
+    return readers.pop()(run, list(paths), invert)
+
+
+def list_files(path):
+    """Readable files at `path` (a file, or a folder searched at any depth), with labels.
+
+    Returns:
+        `(paths, labels)`: absolute paths, sorted; a file's label is the name
+        of its top sub-folder below `path` (None for a file given directly or
+        lying at the top of the folder).
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return [os.path.abspath(path)], [None]
+    if not os.path.isdir(path):
+        raise DataError(f"{path}: no such file or folder")
+    from ..datasets.folders import _files_below
+
+    paths = [p for p in _files_below(path) if _reader(p) is not None]
+    if not paths:
+        raise DataError(f"{path} holds no image or .wav files (readable types: {', '.join(sorted(READERS))})")
+    labels = []
+    for p in paths:
+        parts = os.path.relpath(p, path).split(os.sep)
+        labels.append(parts[0] if len(parts) > 1 else None)
+    return [os.path.abspath(p) for p in paths], labels
+
+
+def embed_files(run, paths, batch_size=256, invert=None, progress=True):
+    """Embeddings of files, read and embedded `batch_size` at a time.
+
+    Args:
+        run: a `Run`.
+        paths: image and/or `.wav` files; each type goes to its tower.
+        batch_size: files per batch (and per forward pass).
+        invert: for images, flip intensities.
+        progress: show a progress bar on a terminal.
+
+    Returns:
+        float32 `(len(paths), dim)`, in the order of `paths`.
+    """
+    from ..datasets._progress import progress as progress_bar
+
+    if batch_size < 1:
+        raise DataError(f"batch size must be positive, got {batch_size}")
+    by_type = {}
+    for i, path in enumerate(paths):
+        by_type.setdefault(_reader(path), []).append(i)
+    batches = [rows[s : s + batch_size] for rows in by_type.values() for s in range(0, len(rows), batch_size)]
+    out = None
+    for rows in progress_bar(batches, "embedding", enabled=progress, unit="batch"):
+        x, modality = read_files(run, [paths[i] for i in rows], invert)
+        z = run.embed(x, modality, batch_size)
+        if out is None:
+            out = np.empty((len(paths), z.shape[1]), np.float32)
+        out[rows] = z
+    return out
+
+
+def index_run(index, run_dir=None):
+    """The run that made an index's embeddings (its recorded run, or `run_dir`), checked.
+
+    Raises a `DataError` when the run's model is not the index's.
+    """
+    from ..runs import Run
+
+    run_dir = run_dir or index.info.get("run")
+    if not run_dir:
+        raise DataError("the index records no run directory; pass --run RUN_DIR")
+    run = Run(run_dir)
+    index.check_model(run.fingerprint())
+    return run
+
+
+def _load_npz(run, path, batch_size):
+    """A `.npz` of `embeddings` (from `siamkit embed`, reused if this run made them) or of inputs `x`."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable .npz file ({err})") from None
+    key = "embeddings" if "embeddings" in arrays else "x"
+    if key not in arrays or arrays[key].ndim < 2 or len(arrays[key]) == 0:
+        raise DataError(
+            f"{path} needs a non-empty `embeddings` array (from `siamkit embed`) or `x` (model inputs); "
+            f"it has {sorted(arrays)}"
+        )
+    rows = arrays[key]
+    paths = [str(p) for p in arrays["paths"]] if "paths" in arrays else [f"{path}[{i}]" for i in range(len(rows))]
+    labels = arrays.get("labels", arrays.get("y"))
+    labels = [None] * len(rows) if labels is None else [str(v) or None for v in labels]
+    if not len(paths) == len(labels) == len(rows):
+        raise DataError(f"{path}: {len(rows)} rows but {len(paths)} paths and {len(labels)} labels")
+    if key == "x":
+        modality = "b" if run.is_two_tower and rows.shape[1:] == tuple(run.config["input_shape_b"]) else "a"
+        return Embedded(run.embed(rows, modality, batch_size).astype(np.float32), paths, labels)
+    fingerprint = str(arrays.get("fingerprint", ""))
+    if fingerprint and fingerprint != run.fingerprint():
+        raise DataError(f"{path} was embedded by another model than the run {run.path!r}; embed the data again")
+    return Embedded(rows.astype(np.float32), paths, labels)
+
+
+def embed_data(run, data, batch_size=256, invert=None, progress=True):
+    """Embed what a `--data` argument names: a folder, a file, or a `.npz`.
+
+    Args:
+        run: a `Run`.
+        data: path of a folder, an image or `.wav` file, or a `.npz` file.
+        batch_size: files per batch.
+        invert: for images, flip intensities.
+        progress: show a progress bar on a terminal.
+
+    Returns:
+        An `Embedded`.
+    """
+    data = os.fspath(data)
+    if data.lower().endswith(".npz") and os.path.isfile(data):
+        return _load_npz(run, data, batch_size)
+    paths, labels = list_files(data)
+    return Embedded(embed_files(run, paths, batch_size, invert, progress), paths, labels)

@@ -1,0 +1,51 @@
+"""Same-or-different decisions for search results, with the run's own pair head.
+
+A result is a match when the model's pair score for (query, result) passes
+a threshold: the run's calibrated one (`calibration.json`, written by
+`siamkit evaluate`) or one given in the head's units. Scoring with the pair
+head, not the index metric, keeps the decision the one the threshold was
+calibrated for, whatever the head (distance, similarity or probability).
+
+Example:
+
+>>> decide = decider(run)                            # doctest: +SKIP
+>>> decide(z_query_rows, z_result_rows)              # doctest: +SKIP
+(array([0.12, 0.93]), array([ True, False]))
+"""
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def threshold_for(run, threshold=None, method=None):
+    """`(threshold, source)`: `threshold` if given, else the run's calibrated one, else None."""
+    from ..evaluation import calibration
+
+    if threshold is not None:
+        return float(threshold), "given"
+    if run.calibration is None:
+        return None
+    cal = calibration.read_calibration(run)
+    if cal["higher_is_similar"] != run.higher_is_similar:
+        raise DataError(f"{run.file('calibration.json')} does not match the run's model; re-run `siamkit evaluate`")
+    method = method or cal["default"]
+    return calibration.threshold(cal, method), f"calibration.json ({method})"
+
+
+def decider(run, threshold=None, method=None):
+    """A function `(z_a, z_b) -> (scores, matches)` for row pairs, or None without a threshold."""
+    from ..evaluation.verification import decide
+
+    found = threshold_for(run, threshold, method)
+    if found is None:
+        return None
+
+    def score_and_decide(z_a, z_b):
+        if len(z_a) == 0:
+            return np.empty(0), np.empty(0, bool)
+        scores = np.asarray(run.model.score_embeddings(z_a, z_b), dtype="float64").reshape(-1)
+        return scores, decide(scores, found[0], run.higher_is_similar)
+
+    score_and_decide.threshold, score_and_decide.source = found
+    return score_and_decide

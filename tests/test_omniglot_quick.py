@@ -1,0 +1,87 @@
+"""The Omniglot benchmark's --quick pipeline on the real data (checks wiring, not accuracy)."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from siamkit.evaluation import report
+from siamkit.runs import Run
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
+
+def _benchmark(repo):
+    spec = importlib.util.spec_from_file_location("omniglot_oneshot", repo / "benchmarks" / "omniglot_oneshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick(shared_data_dir, tmp_path_factory):
+    from conftest import REPO
+
+    if not (shared_data_dir / "omniglot.npz").is_file():
+        pytest.skip("omniglot.npz is not in the shared data folder")
+    tmp = tmp_path_factory.mktemp("omniglot")
+    out, results = tmp / "run", tmp / "omniglot_oneshot.json"
+    bench = _benchmark(REPO)
+    assert bench.main(["--quick", "--out", str(out), "--json", str(results), "--data-dir", str(shared_data_dir)]) == 0
+    return bench, Run(str(out)), json.loads(results.read_text())
+
+
+def test_splits_keep_the_evaluation_set_out_of_training_and_validation(quick):
+    _, run, results = quick
+    config = run.config
+    train_classes, test_classes = set(config["train_classes"]), set(config["test_classes"])
+    assert max(train_classes) < 964 and test_classes == set(range(964, 1623))  # background vs evaluation ids
+    validation, test = report.heldout_data(run)
+    assert set(np.unique(test.meta["alphabet"])) == set(range(30, 50))
+    val_alphabets = set(np.unique(validation.meta["alphabet"]).tolist())
+    assert val_alphabets and max(val_alphabets) < 30
+    assert not np.isin(validation.y, list(train_classes)).any()  # whole alphabets held out, not images
+    assert results["data"]["test"]["classes"] == 659
+
+
+def test_results_hold_every_protocol_and_match_siamkit_evaluate(quick):
+    _, run, results = quick
+    head = results["headline"]
+    for key in ("within_alphabet_20way", "across_20way", "5way", "mnist_10way", "verification_accuracy"):
+        assert 0.0 <= head[key]["accuracy"] <= 1.0, key
+    assert head["within_alphabet_20way"]["episodes"] == 400 and head["within_alphabet_20way"]["alphabets"] == 20
+    assert head["across_20way"]["episodes"] == 2000 and head["5way"]["ways"] == 5
+    assert head["mnist_10way"]["ways"] == 10
+    # Even a few batches of training beat chance (1/20, 1/5, 1/10) clearly.
+    assert head["across_20way"]["accuracy"] > 0.10 and head["5way"]["accuracy"] > 0.3
+    assert 0.5 < results["verification"]["roc_auc"] <= 1.0 and 0 < results["verification"]["eer"] < 0.5
+    # One view is exactly what `siamkit evaluate RUN_DIR --ways 20 --episodes 2000` reports.
+    plain, cli = results["by_views"]["1"], results["siamkit_evaluate"]
+    assert plain["within_alphabet_20way"]["accuracy"] == pytest.approx(
+        cli["omniglot within-alphabet 20-way"]["accuracy"], abs=1e-9
+    )
+    assert plain["across_20way"]["accuracy"] == pytest.approx(cli["20-way 1-shot"]["accuracy"], abs=1e-9)
+    assert results["train_seconds"] > 0 and results["quick"] is True
+    assert results["headline_views"] in (1, 2)
+
+
+def test_saved_run_is_usable_by_compare_and_search(quick):
+    _, run, _ = quick
+    validation, _ = report.heldout_data(run)
+    x = validation.x[:4]
+    z = run.embed(x)
+    assert z.shape == (4, run.config["embedding_dim"]) and np.isfinite(z).all()
+    scores = run.score_pairs(x[:2], x[2:])
+    assert scores.shape == (2,) and run.distance == "sqeuclidean"
+    assert (run.score_pairs(x[:2], x[:2]) <= scores + 1e-6).all()  # a distance: an image is nearest itself
+
+
+def test_shifted_views(quick):
+    bench = quick[0]
+    x = np.zeros((1, 4, 4, 1), "float32")
+    x[0, 1, 1, 0] = 1.0
+    views = bench.shifted_views(x, 5)
+    assert len(views) == 5 and views[0] is x
+    peaks = [tuple(np.argwhere(v[0, :, :, 0])[0]) for v in views]
+    assert peaks == [(1, 1), (1, 2), (1, 0), (2, 1), (0, 1)]
