@@ -146,3 +146,16 @@ def test_pair_csv_trains_end_to_end(tmp_path):
     assert os.path.isfile(run.file("manifest.csv"))
     with pytest.raises(ConfigError, match="needs class labels, which a pair CSV lacks"):
         train({**QUICK, "loss": "triplet", "pairs_csv": str(tmp_path / "pairs.csv"), "out": str(tmp_path / "t")})
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_cli_trains_the_multimodal_config(shared_data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SIAMKIT_DATA_DIR", str(shared_data_dir))
+    config = os.path.join(os.path.dirname(__file__), "..", "configs", "mnist_fsdd.toml")
+    out = tmp_path / "mm"
+    assert main(["train", "--config", config, "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    assert "audio_to_image" in capsys.readouterr().out
+    run = runs.Run(str(out))
+    assert run.is_two_tower and run.config["input_shape_b"] == [8000]
+    assert set(run.read_json("metrics.json")["fsdd_test"]) == {"audio_to_image", "image_to_audio"}

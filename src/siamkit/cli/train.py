@@ -1,6 +1,6 @@
 """`siamkit train`: train a Siamese network and write a run directory."""
 
-import argparse
+import json
 
 from ..training.config import DEFAULTS
 
@@ -58,11 +58,29 @@ def add_parser(subparsers):
 def run(args):
     from ..training import resolve, train
 
+    if args.config:
+        from ..training import multimodal
+
+        if multimodal.is_multimodal_config(args.config):
+            # A two-tower image/audio run (e.g. configs/mnist_fsdd.toml) has options of its own.
+            overrides = {key: getattr(args, key) for key in multimodal.DEFAULTS if hasattr(args, key)}
+            run_, metrics = multimodal.train(multimodal.resolve(args.config, overrides), verbose=_verbosity(args))
+            return _report(run_, metrics, "cross-modal retrieval, FSDD test split vs MNIST test images:")
     overrides = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
-    config = resolve(args.config, overrides)
-    run_, metrics = train(config, verbose=0 if args.quiet else "auto")
+    run_, metrics = train(resolve(args.config, overrides), verbose=_verbosity(args))
+    return _report(run_, metrics, "held-out classes (threshold chosen on validation pairs):")
+
+
+def _verbosity(args):
+    return 0 if args.quiet else "auto"
+
+
+def _report(run_, metrics, heading):
     print(f"\nrun directory: {run_.path}")
-    print("held-out classes (threshold chosen on validation pairs):")
+    print(heading)
     for key, value in metrics.items():
-        print(f"  {key:<24} {value:.4f}" if isinstance(value, float) else f"  {key:<24} {value}")
+        if isinstance(value, float):
+            print(f"  {key:<24} {value:.4f}")
+        else:
+            print(f"  {key:<24} {json.dumps(value) if isinstance(value, dict) else value}")
     return 0

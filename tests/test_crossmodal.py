@@ -1,0 +1,207 @@
+"""Cross-modal pair sampling, retrieval metrics and two-tower training."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from siamkit import _io, encoders, models, runs
+from siamkit.data.crossmodal import CrossModalPairs
+from siamkit.errors import ConfigError, DataError
+from siamkit.evaluation.crossmodal import crossmodal_retrieval, evaluate_run, recall_table
+
+pytestmark = pytest.mark.backend
+
+
+def _modalities(n_a=60, n_b=37, classes=5, seed=0):
+    rng = np.random.default_rng(seed)
+    y_a, y_b = np.arange(n_a) % classes, rng.permutation(np.arange(n_b) % classes)
+    # Each sample's first feature is its own index, so batches can be traced back.
+    x_a = np.concatenate([np.arange(n_a)[:, None], rng.normal(size=(n_a, 3))], axis=1).astype("float32")
+    x_b = np.concatenate([np.arange(n_b)[:, None], rng.normal(size=(n_b, 5))], axis=1).astype("float32")
+    return x_a, y_a, x_b, y_b
+
+
+# ---- sampling ----
+
+
+def test_in_batch_pairs_are_positives_covering_modality_b_each_epoch():
+    x_a, y_a, x_b, y_b = _modalities()
+    ds = CrossModalPairs(x_a, y_a, x_b, y_b, batch_size=8, seed=1)
+    assert len(ds) == 5  # ceil(37 / 8)
+    for _ in range(2):
+        seen_b = []
+        for i in range(len(ds)):
+            (xa, xb), classes = ds[i]
+            a, b = xa[:, 0].astype(int), xb[:, 0].astype(int)
+            np.testing.assert_array_equal(y_a[a], classes)
+            np.testing.assert_array_equal(y_b[b], classes)
+            np.testing.assert_array_equal(xa, x_a[a])
+            seen_b.extend(b)
+        assert sorted(seen_b[:37]) == list(range(37))  # one full pass over modality b
+        ds.on_epoch_end()
+
+
+def test_pairs_mode_labels_and_fraction():
+    x_a, y_a, x_b, y_b = _modalities()
+    ds = CrossModalPairs(x_a, y_a, x_b, y_b, batch_size=10, mode="pairs", positive_fraction=0.3, pairs_per_epoch=40)
+    for i in range(len(ds)):
+        (xa, xb), same = ds[i]
+        a, b = xa[:, 0].astype(int), xb[:, 0].astype(int)
+        np.testing.assert_array_equal(same, (y_a[a] == y_b[b]).astype("float32"))
+        assert same.sum() == 3
+
+
+def test_partners_are_uniform_within_and_outside_the_class():
+    x_a, y_a, x_b, y_b = _modalities(n_a=12, classes=3)
+    ds = CrossModalPairs(x_a, y_a, x_b, y_b, seed=0)
+    rng = np.random.default_rng(0)
+    classes = np.full(30000, 1)
+    pos = ds.partners(classes, np.ones(30000, bool), rng)
+    neg = ds.partners(classes, np.zeros(30000, bool), rng)
+    assert set(pos) == set(np.flatnonzero(y_a == 1)) and set(neg) == set(np.flatnonzero(y_a != 1))
+    for drawn, members in ((pos, y_a == 1), (neg, y_a != 1)):
+        freq = np.bincount(drawn, minlength=12)[members] / len(drawn)
+        assert abs(freq - 1 / members.sum()).max() < 0.015
+
+
+def test_sampling_is_seeded():
+    x_a, y_a, x_b, y_b = _modalities()
+    first = CrossModalPairs(x_a, y_a, x_b, y_b, batch_size=8, seed=3)
+    again = CrossModalPairs(x_a, y_a, x_b, y_b, batch_size=8, seed=3)
+    other = CrossModalPairs(x_a, y_a, x_b, y_b, batch_size=8, seed=4)
+    np.testing.assert_array_equal(first[2][0][0], again[2][0][0])
+    np.testing.assert_array_equal(first[1][0][1], again[1][0][1])
+    assert not np.array_equal(first[2][0][0], other[2][0][0])
+    batch = first[0][0][1].copy()
+    first.on_epoch_end()
+    assert not np.array_equal(first[0][0][1], batch)  # a fresh draw each epoch
+
+
+def test_augment_hooks_get_each_modality():
+    x_a, y_a, x_b, y_b = _modalities()
+    ds = CrossModalPairs(
+        x_a, y_a, x_b, y_b, batch_size=4, augment_a=lambda x, rng: x * 0 + 1, augment_b=lambda x, rng: -x
+    )
+    (xa, xb), _ = ds[0]
+    assert (xa == 1).all() and (xb[:, 0] <= 0).all()
+
+
+def test_sampler_rejects_bad_inputs():
+    x_a, y_a, x_b, y_b = _modalities()
+    with pytest.raises(DataError, match=r"classes \[7\]"):
+        CrossModalPairs(x_a, y_a, x_b, np.where(y_b == 0, 7, y_b))
+    with pytest.raises(DataError, match="labels"):
+        CrossModalPairs(x_a, y_a[:-1], x_b, y_b)
+    with pytest.raises(ConfigError, match="mode"):
+        CrossModalPairs(x_a, y_a, x_b, y_b, mode="triplets")
+    with pytest.raises(DataError, match="2 classes"):
+        CrossModalPairs(x_a, np.zeros_like(y_a), x_b, np.zeros_like(y_b), mode="pairs")
+    with pytest.raises(IndexError):
+        CrossModalPairs(x_a, y_a, x_b, y_b, batch_size=8)[5]
+
+
+# ---- retrieval metrics ----
+
+
+def brute_force_recall(q, yq, r, yr, k, distance):
+    """R@K from the full distance matrix, stable argsort: ties go to the lower reference index."""
+    if distance == "cosine":
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+        r = r / np.linalg.norm(r, axis=1, keepdims=True)
+        D = 1 - q @ r.T
+    else:
+        D = np.sqrt(((q[:, None] - r[None]) ** 2).sum(-1))
+    order = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return float(np.mean([(yr[o] == y).any() for o, y in zip(order, yq)]))
+
+
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_crossmodal_recall_matches_brute_force(distance):
+    rng = np.random.default_rng(5)
+    y_a, y_b = rng.integers(0, 6, 80), rng.integers(0, 6, 50)
+    centres = rng.normal(size=(6, 8))
+    z_a = centres[y_a] + 1.2 * rng.normal(size=(80, 8))
+    z_b = centres[y_b] + 1.2 * rng.normal(size=(50, 8))
+    m = crossmodal_retrieval(z_a, y_a, z_b, y_b, distance=distance, names=("image", "audio"))
+    assert set(m) == {"audio_to_image", "image_to_audio"}
+    table = recall_table(m)
+    for k in (1, 5, 10):
+        assert table["audio_to_image"][f"R@{k}"] == pytest.approx(brute_force_recall(z_b, y_b, z_a, y_a, k, distance))
+        assert table["image_to_audio"][f"R@{k}"] == pytest.approx(brute_force_recall(z_a, y_a, z_b, y_b, k, distance))
+    assert 0.2 < table["audio_to_image"]["R@1"] < table["audio_to_image"]["R@10"] <= 1.0  # a non-trivial case
+
+
+def test_recall_counts_class_hits_not_identity():
+    z_a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]])
+    z_b = np.array([[0.9, 0.2], [0.1, 1.0]])
+    m = recall_table(crossmodal_retrieval(z_a, [3, 4, 3], z_b, [3, 3], ks=(1, 2)))
+    assert m["b_to_a"] == {"R@1": 0.5, "R@2": 1.0}  # the second clip finds the class-4 image first, then a 3
+    assert m["a_to_b"]["R@1"] == 1.0  # the class-4 image has no match and is left out
+
+
+def test_evaluate_run_embeds_each_modality_with_its_tower(tmp_path):
+    rng = np.random.default_rng(0)
+    net = models.TwoTowerNetwork(encoders.mlp((6,), embedding_dim=4), encoders.mlp((3,), embedding_dim=4))
+    x_a, x_b = rng.normal(size=(20, 6)).astype("float32"), rng.normal(size=(15, 3)).astype("float32")
+    y_a, y_b = np.arange(20) % 4, np.arange(15) % 4
+    net([x_a[:1], x_b[:1]])
+    _io.save_model(net, tmp_path / runs.MODEL_FILE)
+    config = {"input_shape": [6], "input_shape_b": [3], "distance": "cosine"}
+    (tmp_path / runs.CONFIG_FILE).write_text(json.dumps(config))
+    got = evaluate_run(runs.Run(tmp_path), x_a, y_a, x_b, y_b, ks=(1, 3), names=("image", "audio"))
+    expected = crossmodal_retrieval(
+        net.embed(x_a, "a"), y_a, net.embed(x_b, "b"), y_b, distance="cosine", ks=(1, 3), names=("image", "audio")
+    )
+    assert recall_table(got) == recall_table(expected)
+
+
+# ---- two-tower training on the real data ----
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_multimodal_training_writes_a_usable_run(shared_data_dir, tmp_path):
+    from siamkit import audio
+    from siamkit.training import multimodal
+
+    config = {
+        "data_dir": str(shared_data_dir), "out": str(tmp_path / "run"), "epochs": 1, "val_takes": 39,
+        "audio_options": {"filters": [16, 16]}, "embedding_dim": 16,
+    }
+    run, metrics = multimodal.train(config, verbose=0)
+    assert metrics["train_clips"] == 360  # takes 44-49 of 60 (speaker, digit) pairs
+    for name in ("model.keras", "config.json", "metrics.json", "calibration.json", "history.csv"):
+        assert (tmp_path / "run" / name).is_file()
+    assert run.is_two_tower and run.config["input_shape_b"] == [8000] and run.config["sample_rate"] == 8000
+    assert multimodal.evaluate(run, shared_data_dir) == metrics["fsdd_test"]
+    table = metrics["fsdd_test"]["audio_to_image"]
+    assert 0.0 <= table["R@1"] <= table["R@5"] <= table["R@10"] <= 1.0
+
+    # A spoken digit saved as .wav embeds through the reloaded run like the array it came from.
+    fsdd = np.load(shared_data_dir / "fsdd.npz")
+    clip = fsdd["audio"][fsdd["offsets"][0] : fsdd["offsets"][1]] / 32768.0
+    audio.write_wav(tmp_path / "clip.wav", clip, 8000)
+    x = audio.read_wavs([tmp_path / "clip.wav"], run.config["sample_rate"], run.config["input_shape_b"][0])
+    np.testing.assert_allclose(run.embed(x, "b"), run.embed(audio.fix_length([clip], 8000), "b"), atol=1e-5)
+
+
+def test_multimodal_config_files(tmp_path):
+    from siamkit.training import multimodal
+
+    shipped = pathlib.Path(__file__).resolve().parent.parent / "configs" / "mnist_fsdd.toml"
+    assert multimodal.is_multimodal_config(shipped)
+    assert multimodal.resolve(shipped)["loss"] == "clip"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('task = "multimodal"\nbatch_sise = 32\n')
+    assert multimodal.is_multimodal_config(bad)
+    with pytest.raises(ConfigError, match="batch_sise"):
+        multimodal.resolve(bad)
+    with pytest.raises(ConfigError, match="batch_size"):
+        multimodal.resolve(overrides={"batch_size": 1})
+    with pytest.raises(ConfigError, match="speed"):
+        multimodal.resolve(overrides={"speed": [1.2, 0.8]})
+    single = tmp_path / "single.toml"
+    single.write_text('dataset = "digits"\n')
+    assert not multimodal.is_multimodal_config(single)
