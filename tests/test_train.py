@@ -159,3 +159,28 @@ def test_cli_trains_the_multimodal_config(shared_data_dir, tmp_path, capsys, mon
     run = runs.Run(str(out))
     assert run.is_two_tower and run.config["input_shape_b"] == [8000]
     assert set(run.read_json("metrics.json")["fsdd_test"]) == {"audio_to_image", "image_to_audio"}
+    assert main(["evaluate", str(out)]) == 0
+    assert "audio_to_image" in capsys.readouterr().out
+    assert set(run.read_json("eval/metrics.json")) == {"audio_to_image", "image_to_audio"}
+    # one handwritten digit against one recording, at the calibrated threshold
+    import wave
+
+    from PIL import Image
+
+    fsdd, mnist = np.load(shared_data_dir / "fsdd.npz"), np.load(shared_data_dir / "mnist.npz")
+    clip = fsdd["audio"][fsdd["offsets"][0] : fsdd["offsets"][1]]
+    with wave.open(str(tmp_path / "clip.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(clip.astype("<i2").tobytes())
+    Image.fromarray(mnist["test_images"][0]).save(tmp_path / "digit.png")
+    assert main(["compare", str(out), str(tmp_path / "digit.png"), str(tmp_path / "clip.wav")]) == 0
+    printed = capsys.readouterr().out
+    assert "cosine" in printed and ("decision    same" in printed or "decision    different" in printed)
+    # a spoken digit searches an index of handwritten digits
+    x = (mnist["test_images"][:200] / 255.0).astype("float32")[..., None]
+    np.savez(tmp_path / "gallery.npz", x=x, y=mnist["test_labels"][:200])
+    index_dir = str(tmp_path / "gallery.index")
+    assert main(["index", "build", str(out), "--data", str(tmp_path / "gallery.npz"), "--out", index_dir]) == 0
+    capsys.readouterr()
+    assert main(["search", index_dir, str(tmp_path / "clip.wav"), "-k", "3", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(json.dumps(found)) > 0 and "clip.wav" in json.dumps(found)

@@ -61,7 +61,7 @@ class Run:
         if self._model is None:
             import keras
 
-            from . import distances, losses, models  # noqa: F401  (register custom objects)
+            from . import audio, distances, losses, models  # noqa: F401  (register custom objects)
 
             self._model = keras.saving.load_model(self.file(MODEL_FILE), safe_mode=True, compile=False)
         return self._model

@@ -39,6 +39,8 @@ def run(args):
     from ..runs import Run
 
     run_ = Run(args.run_dir)
+    if run_.config.get("task") == "multimodal":
+        return _evaluate_multimodal(run_)
     csv_pairs = report.read_run_pairs(run_, args.pairs_csv, args.invert) if args.pairs_csv else None
     metrics = report.evaluate_run(
         run_,
@@ -64,4 +66,18 @@ def run(args):
     written = metrics.get("verification", {}).get("calibration_file")
     if written:
         print(f"wrote {written}")
+    return 0
+
+
+def _evaluate_multimodal(run_):
+    """Cross-modal retrieval of a two-tower image/audio run, both directions."""
+    import os
+
+    from .. import _io
+    from ..evaluation.report import EVAL_DIR
+    from ..training import multimodal
+
+    metrics = multimodal.evaluate(run_)
+    _io.write_json(os.path.join(run_.path, EVAL_DIR, "metrics.json"), metrics)
+    print(multimodal.format_metrics(metrics))
     return 0

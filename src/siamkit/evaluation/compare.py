@@ -59,8 +59,10 @@ def compare(run, x_a, x_b, threshold=None, method=None):
         `similarity_kind`, `threshold`, `threshold_source`, and `same`.
     """
     run = run if isinstance(run, Run) else Run(run)
-    x_a, x_b = _one(x_a, run.input_shape), _one(x_b, run.input_shape)
-    z_a, z_b = run.embed(x_a), run.embed(x_b)
+    modality_b = "b" if run.is_two_tower else "a"
+    shape_b = tuple(run.config["input_shape_b"]) if run.is_two_tower else run.input_shape
+    x_a, x_b = _one(x_a, run.input_shape), _one(x_b, shape_b)
+    z_a, z_b = run.embed(x_a), run.embed(x_b, modality_b)
     score = float(np.asarray(run.model.score_embeddings(z_a, z_b))[0])
     if not np.isfinite(score):
         raise DataError("the model's score for this pair is NaN or infinite; the run's model is broken")
@@ -84,5 +86,11 @@ def compare(run, x_a, x_b, threshold=None, method=None):
 def compare_files(run, path_a, path_b, threshold=None, method=None, invert=None):
     """`compare` on two image files, read under the run's image policy."""
     run = run if isinstance(run, Run) else Run(run)
+    if run.is_two_tower:  # an image (tower a) against a recording (tower b)
+        from ..audio import read_wavs
+
+        xa = read_run_images(run, [path_a], invert)
+        xb = read_wavs([path_b], run.config["sample_rate"], run.config["input_shape_b"][0])
+        return compare(run, xa, xb, threshold, method)
     x = read_run_images(run, [path_a, path_b], invert)
     return compare(run, x[:1], x[1:], threshold, method)
