@@ -38,6 +38,20 @@ def clip_oracle(labels, S):
     return (sum(rows) / n + sum(cols) / n) / 2
 
 
+def mil_nce_oracle(labels, S):
+    """Symmetric -log(softmax mass on the positives), rows and columns."""
+    n = len(labels)
+
+    def term(scores, positive):
+        top = max(scores)
+        total = sum(math.exp(v - top) for v in scores)
+        return -math.log(sum(math.exp(v - top) for v, p in zip(scores, positive) if p) / total)
+
+    rows = [term([S[i][j] for j in range(n)], [labels[j] == labels[i] for j in range(n)]) for i in range(n)]
+    cols = [term([S[i][j] for i in range(n)], [labels[i] == labels[j] for i in range(n)]) for j in range(n)]
+    return (sum(rows) / n + sum(cols) / n) / 2
+
+
 def crossmodal_contrastive_oracle(labels, D, margin, balanced):
     pos, neg = [], []
     for i, yi in enumerate(labels):
@@ -69,6 +83,18 @@ def test_clip_loss_class_targets_match_oracle(seed):
     assert _value(ClipLoss(), labels, S) == pytest.approx(clip_oracle(labels.tolist(), S.tolist()), rel=1e-5)
 
 
+@pytest.mark.parametrize("seed", [5, 6])
+def test_clip_loss_summed_positives_match_oracle(seed):
+    labels = np.random.default_rng(seed).integers(0, 3, size=10)
+    S = _logits(10, seed)
+    loss = ClipLoss(positives="sum")
+    assert _value(loss, labels, S) == pytest.approx(mil_nce_oracle(labels.tolist(), S.tolist()), rel=1e-5)
+    # One positive per row: both kinds are CLIP's loss.
+    assert _value(loss, np.arange(10), S) == pytest.approx(_value(ClipLoss(), np.arange(10), S), rel=1e-6)
+    with pytest.raises(ConfigError, match="positives"):
+        ClipLoss(positives="max")
+
+
 def test_clip_loss_is_symmetric_and_the_formula_of_clip():
     S = _logits(6, 5)
     y = np.arange(6)
@@ -94,8 +120,9 @@ def test_clip_loss_needs_a_square_matrix_and_serializes():
     with pytest.raises(ConfigError, match=r"\(n, n\)"):
         ClipLoss()(np.arange(3), np.zeros((3, 4), "float32"))
     assert InfoNCELoss is ClipLoss
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(ClipLoss(temperature=0.2)))
-    assert isinstance(clone, ClipLoss) and clone.temperature == 0.2
+    loss = ClipLoss(temperature=0.2, positives="sum")
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert isinstance(clone, ClipLoss) and clone.temperature == 0.2 and clone.positives == "sum"
 
 
 # ---- CrossModalContrastiveLoss ----
@@ -157,7 +184,8 @@ def test_scores_are_scaled_cosines_and_distances():
         CrossModalScores(_network(distance="dot"), scores="distance")
 
 
-def test_clip_training_learns_the_temperature_and_aligns_the_towers():
+@pytest.mark.parametrize("positives", ["mean", "sum"])
+def test_clip_training_learns_the_temperature_and_aligns_the_towers(positives):
     """A few steps on toy data: the logit scale gets gradients and the loss falls."""
     rng = np.random.default_rng(1)
     classes = rng.integers(0, 4, size=64)
@@ -166,10 +194,11 @@ def test_clip_training_learns_the_temperature_and_aligns_the_towers():
     xb = (centres_b[classes] + 0.1 * rng.normal(size=(64, 4))).astype("float32")
     net = _network()
     scores = CrossModalScores(net)
-    scores.compile(optimizer=keras.optimizers.Adam(0.01), loss=ClipLoss())
+    scores.compile(optimizer=keras.optimizers.Adam(0.01), loss=ClipLoss(positives=positives))
     before = float(keras.ops.convert_to_numpy(net.logit_scale))
     history = scores.fit([xa, xb], classes, batch_size=16, epochs=8, shuffle=False, verbose=0).history["loss"]
     assert float(keras.ops.convert_to_numpy(net.logit_scale)) != pytest.approx(before, abs=1e-4)
-    # With class targets the floor is the targets' entropy, log(#same-class items in the batch).
+    # Spread evenly over the positives, the floor is the targets' entropy, log(#same-class items in the batch).
     floor = np.mean([np.log(np.sum(b == b[:, None], axis=1)).mean() for b in classes.reshape(4, 16)])
+    floor = floor if positives == "mean" else 0.0
     assert history[-1] - floor < 0.2 * (history[0] - floor)

@@ -13,10 +13,13 @@ items `i` and `j` match when `y_true[i] == y_true[j]`.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from .contrastive import ContrastiveLoss
+
+POSITIVES = ("mean", "sum")
 
 
 def _check_square(y_pred, name):
@@ -41,9 +44,17 @@ class ClipLoss(keras.losses.Loss):
     `S` is the `(n, n)` matrix of logits between the two modalities of a
     batch and `T` the target matrix. With `y_true = arange(n)` (each pair
     its own group), `T` is the identity: CLIP's loss exactly. With class
-    labels as `y_true`, every same-class item of the batch is a positive and
-    each row's target mass is split evenly among them, so same-class items
-    are not pushed apart as false negatives.
+    labels as `y_true`, every same-class item of the batch is a positive, so
+    same-class items are not pushed apart as false negatives, and
+    `positives` says how a row's several positives count:
+
+    - `"mean"`: the target mass is split evenly among them (soft targets),
+      so every positive must score alike;
+    - `"sum"`: the loss is `-log` of the softmax mass on all positives
+      together (MIL-NCE, Miech et al. 2020), which only asks the positives
+      to outscore the negatives, like a classifier over the batch's classes.
+
+    Both equal CLIP's loss when every row has one positive.
 
     The temperature is learned by the model: `TwoTowerNetwork(...,
     learn_temperature=True)` holds `logit_scale`, and `CrossModalScores`
@@ -53,6 +64,7 @@ class ClipLoss(keras.losses.Loss):
     Args:
         temperature: None when `y_pred` are logits already; else `y_pred`
             are similarities and are divided by it.
+        positives: `"mean"` or `"sum"`, for rows with several positives.
 
     Returns (per batch item `i`): `(CE(S[i], T[i]) + CE(S[:, i], T[:, i])) / 2`;
     the default reduction averages them.
@@ -65,23 +77,28 @@ class ClipLoss(keras.losses.Loss):
     0.0067
     """
 
-    def __init__(self, temperature=None, name="clip_loss", **kwargs):
+    def __init__(self, temperature=None, positives="mean", name="clip_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         if temperature is not None and float(temperature) <= 0:
             raise ConfigError(f"temperature must be positive, got {temperature}")
         self.temperature = None if temperature is None else float(temperature)
+        self.positives = check_choice("positives", positives, POSITIVES)
+
+    def _cross_entropy(self, logits, match, axis):
+        log_p = ops.log_softmax(logits, axis=axis)
+        if self.positives == "sum":
+            # log of the softmax mass on the positives; -inf on the negatives drops them.
+            return -ops.logsumexp(ops.where(match > 0, log_p, -np.inf), axis=axis)
+        return -ops.sum(match * log_p, axis=axis) / ops.sum(match, axis=axis)
 
     def call(self, y_true, y_pred):
         _check_square(y_pred, "ClipLoss")
         logits = y_pred if self.temperature is None else y_pred / self.temperature
-        targets = match_matrix(y_true, logits.dtype)
-        targets = targets / ops.sum(targets, axis=1, keepdims=True)  # symmetric, so also the column targets
-        rows = -ops.sum(targets * ops.log_softmax(logits, axis=1), axis=1)
-        cols = -ops.sum(targets * ops.log_softmax(logits, axis=0), axis=0)
-        return 0.5 * (rows + cols)
+        match = match_matrix(y_true, logits.dtype)
+        return 0.5 * (self._cross_entropy(logits, match, 1) + self._cross_entropy(logits, match, 0))
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return {**super().get_config(), "temperature": self.temperature, "positives": self.positives}
 
 
 InfoNCELoss = ClipLoss

@@ -32,7 +32,7 @@ from ..audio.augment import WaveformAugment
 from ..data.crossmodal import CrossModalPairs
 from ..errors import ConfigError, DataError, check_choice
 from ..evaluation.crossmodal import crossmodal_retrieval, recall_table
-from ..losses.clip import ClipLoss, CrossModalContrastiveLoss
+from ..losses.clip import POSITIVES, ClipLoss, CrossModalContrastiveLoss
 from .config import LR_SCHEDULES, OPTIMIZERS
 from .trainer import _new_run_dir, build_encoder, build_optimizer
 
@@ -61,6 +61,7 @@ DEFAULTS = {
     "temperature": 0.07,
     # objective and augmentation
     "loss": "clip",
+    "positives": "mean",
     "margin": 0.5,
     "speed": [0.85, 1.15],
     "time_shift": 0.1,
@@ -124,6 +125,7 @@ def validate(config):
     check_choice("dataset", config["dataset"], ["mnist", "fashion_mnist"])
     check_choice("dataset_b", config["dataset_b"], ["fsdd"])
     check_choice("loss", config["loss"], LOSSES)
+    check_choice("positives", config["positives"], POSITIVES)
     check_choice("optimizer", config["optimizer"], OPTIMIZERS)
     check_choice("lr_schedule", config["lr_schedule"], LR_SCHEDULES)
     for key, kind in (("epochs", int), ("batch_size", int), ("embedding_dim", int), ("learning_rate", float),
@@ -288,7 +290,8 @@ def fit_network(config, images, digits, clips, spoken, callbacks=(), verbose="au
         images, digits, clips, spoken, batch_size=config["batch_size"], augment_b=augment, seed=config["seed"]
     )
     if config["loss"] == "clip":
-        scores, loss = CrossModalScores(network, "logits", config["temperature"]), ClipLoss()
+        scores = CrossModalScores(network, "logits", config["temperature"])
+        loss = ClipLoss(positives=config["positives"])
     else:
         scores, loss = CrossModalScores(network, "distance"), CrossModalContrastiveLoss(config["margin"])
     scores.compile(optimizer=build_optimizer(config, len(batches)), loss=loss)
