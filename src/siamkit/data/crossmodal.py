@@ -8,16 +8,16 @@ is a pure function of `(seed, epoch, batch index)`.
 
 import math
 
-import keras
 import numpy as np
 
 from ..errors import DataError, check_choice
+from .epochs import EpochSeeded
 from .pairs import ClassIndex
 
 MODES = ("in_batch", "pairs")
 
 
-class CrossModalPairs(keras.utils.PyDataset):
+class CrossModalPairs(EpochSeeded):
     """Cross-modal pairs by class, for `TwoTowerNetwork` training.
 
     Each epoch walks through modality b in a fresh random order; every
@@ -95,11 +95,7 @@ class CrossModalPairs(keras.utils.PyDataset):
         self.pairs_per_epoch = int(pairs_per_epoch or len(self.y_b))
         self.augment_a, self.augment_b = augment_a, augment_b
         self.seed = int(seed)
-        self.epoch = 0
         self._draw()
-
-    def _rng(self, *key):
-        return np.random.default_rng([self.seed, self.epoch, *key])
 
     def _draw(self):
         """This epoch's b-items: shuffled passes over modality b."""
@@ -107,10 +103,6 @@ class CrossModalPairs(keras.utils.PyDataset):
         n = len(self) * self.batch_size
         passes = math.ceil(n / len(self.y_b))
         self.order_b = np.concatenate([rng.permutation(len(self.y_b)) for _ in range(passes)])[:n]
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._draw()
 
     def __len__(self):
         return math.ceil(self.pairs_per_epoch / self.batch_size)

@@ -6,15 +6,15 @@ reproducible whatever the number of workers or the order batches are asked in.
 
 import math
 
-import keras
 import numpy as np
 
 from ..errors import DataError
+from .epochs import EpochSeeded
 from .pairs import ClassIndex, check_pairable, sample_pairs
 
 
-class _EpochSampler(keras.utils.PyDataset):
-    """Common plumbing: arrays, augmentation, per-batch seeding, epoch count."""
+class _EpochSampler(EpochSeeded):
+    """Common plumbing of the single-pool samplers: arrays, augmentation, class index."""
 
     def __init__(self, x, y, augment, seed, **kwargs):
         super().__init__(**kwargs)
@@ -25,22 +25,10 @@ class _EpochSampler(keras.utils.PyDataset):
         self.index = ClassIndex(self.y)
         self.augment = augment
         self.seed = int(seed)
-        self.epoch = 0
-
-    def _rng(self, *key):
-        return np.random.default_rng([self.seed, self.epoch, *key])
 
     def _take(self, idx, rng):
         batch = np.asarray(self.x[idx], dtype="float32")
         return self.augment(batch, rng) if self.augment is not None else batch
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._draw()
-
-    def _draw(self):
-        """Draw the current epoch's sample indices."""
-        raise NotImplementedError
 
 
 class PairDataset(_EpochSampler):
@@ -176,9 +164,6 @@ class ClassBalancedBatches(_EpochSampler):
         batch = self.classes_per_batch * self.samples_per_class
         self.batches_per_epoch = int(batches_per_epoch or max(1, len(self.y) // batch))
 
-    def _draw(self):
-        pass  # batches are drawn on demand from (seed, epoch, batch index)
-
     def __len__(self):
         return self.batches_per_epoch
 
@@ -195,7 +180,7 @@ class ClassBalancedBatches(_EpochSampler):
         return self._take(idx, rng), self.y[idx]
 
 
-class LabelledPairs(keras.utils.PyDataset):
+class LabelledPairs(EpochSeeded):
     """Given labelled pairs, shuffled each epoch: `((x1, x2), same)` batches.
 
     For data that comes as pairs rather than classes (a pair CSV). Pair `i`
@@ -218,21 +203,19 @@ class LabelledPairs(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.augment = augment
         self.seed = int(seed)
-        self.epoch = 0
-        self.order = np.random.default_rng([self.seed, 0]).permutation(len(same))
+        self._draw()
+
+    def _draw(self):
+        self.order = self._rng().permutation(len(self.same))
 
     def __len__(self):
         return math.ceil(len(self.same) / self.batch_size)
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.same))
 
     def __getitem__(self, i):
         if not 0 <= i < len(self):
             raise IndexError(f"batch {i} out of range for {len(self)} batches")
         sel = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = self._rng(i)
         sides = []
         for pool, idx in ((self.x_a, self.index_a[sel]), (self.x_b, self.index_b[sel])):
             batch = np.asarray(pool[idx], dtype="float32")

@@ -27,6 +27,7 @@ from ..errors import ConfigError, DataError
 from .config import resolve
 from ..datasets import Pairs
 from . import heldout
+from .feed import fit_input
 from .inputs import load_inputs
 
 BACKUP_DIR = "backup"
@@ -267,15 +268,17 @@ def train(config=None, verbose="auto"):
         loss=build_loss(config),
         metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
     )
+    fit_data, sampler_epoch = fit_input(train_data)
     callbacks = [
+        sampler_epoch,
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
         keras.callbacks.CSVLogger(os.path.join(run_dir, runs.HISTORY_FILE), append=resume),
         keras.callbacks.TerminateOnNaN(),
     ]
     started = time.perf_counter()
     fit_model.fit(
-        train_data, validation_data=val_data, epochs=config["epochs"], callbacks=callbacks, verbose=verbose,
-        validation_batch_size=config["batch_size"],
+        fit_data, validation_data=val_data, epochs=config["epochs"], callbacks=callbacks, verbose=verbose,
+        validation_batch_size=config["batch_size"], shuffle=False,  # the samplers shuffle themselves
     )
     train_seconds = time.perf_counter() - started
 

@@ -1,0 +1,86 @@
+"""`fit_input`: samplers reach `fit` with the right epoch, on every backend."""
+
+import keras
+import numpy as np
+import pytest
+
+from siamkit import encoders
+from siamkit.data import ClassBalancedBatches, LabelledPairs, PairDataset
+from siamkit.data.crossmodal import CrossModalPairs
+from siamkit.losses import TripletLoss
+from siamkit.training.feed import fit_input
+
+
+class Recording(ClassBalancedBatches):
+    """Remembers the (epoch, batch) of every batch drawn."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.drawn = []
+
+    def __getitem__(self, i):
+        self.drawn.append((self.epoch, i))
+        return super().__getitem__(i)
+
+
+def _data(n=60, classes=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 6, 6, 1), dtype="float32"), np.arange(n) % classes
+
+
+def _fit(sampler, epochs, initial_epoch=0):
+    encoder = encoders.mlp((6, 6, 1), embedding_dim=4, hidden_units=(8,))
+    encoder.compile(optimizer="adam", loss=TripletLoss(margin=0.2))
+    data, callback = fit_input(sampler)
+    history = encoder.fit(data, epochs=epochs, initial_epoch=initial_epoch, callbacks=[callback], verbose=0, shuffle=False)
+    return history.history["loss"]
+
+
+@pytest.mark.backend
+def test_every_epoch_draws_its_own_batches_once():
+    x, y = _data()
+    sampler = Recording(x, y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=4, seed=1)
+    losses = _fit(sampler, epochs=3)
+    assert len(losses) == 3 and np.all(np.isfinite(losses))
+    # The shape probe may draw batch 0 of epoch 0 once more; nothing else repeats or goes missing.
+    trained = sorted(set(sampler.drawn))
+    assert trained == [(e, i) for e in range(3) for i in range(4)]
+    assert len(sampler.drawn) - len(trained) <= 1
+
+
+@pytest.mark.backend
+def test_a_resumed_fit_draws_the_epochs_it_resumes_at():
+    x, y = _data()
+    sampler = Recording(x, y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=2, seed=1)
+    _fit(sampler, epochs=4, initial_epoch=2)
+    assert {e for e, _ in sampler.drawn if e != 0} == {2, 3}
+    # Epoch 2's batches are those an uninterrupted run draws at epoch 2.
+    fresh = ClassBalancedBatches(x, y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=2, seed=1)
+    fresh.set_epoch(2)
+    sampler.set_epoch(2)
+    np.testing.assert_array_equal(fresh[1][0], sampler[1][0])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x, y: PairDataset(x, y, batch_size=16, pairs_per_epoch=40, seed=3),  # a short last batch
+        lambda x, y: LabelledPairs(x, x, np.arange(20), np.arange(20)[::-1], np.arange(20) % 2, batch_size=8),
+        lambda x, y: CrossModalPairs(x, y, x.reshape(len(x), -1), y, batch_size=16, seed=2),
+    ],
+    ids=["pairs", "labelled", "crossmodal"],
+)
+def test_the_tensorflow_feed_yields_the_samplers_batches(make):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the tf.data feed is TensorFlow's")
+    x, y = _data()
+    sampler = make(x, y)
+    sampler.set_epoch(1)
+    data, _ = fit_input(sampler)
+    fed = list(data.as_numpy_iterator())
+    assert len(fed) == len(sampler)
+    for i, batch in enumerate(fed):
+        expected = sampler[i]
+        for got, want in zip(keras.tree.flatten(batch), keras.tree.flatten(expected)):
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == np.asarray(want).dtype
