@@ -88,6 +88,35 @@ def test_class_balanced_batches_are_p_by_k():
         ClassBalancedBatches(X, Y, classes_per_batch=8, samples_per_class=2)
 
 
+def test_grouped_batches_take_classes_group_by_group():
+    y = np.repeat(np.arange(12), 3)
+    groups = np.repeat([0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 3, 3], 3)  # groups of 3, 5, 2 and 2 classes
+    x = np.arange(len(y), dtype="float32").reshape(-1, 1)
+    ds = ClassBalancedBatches(x, y, classes_per_batch=4, samples_per_class=2, batches_per_epoch=40, seed=1,
+                              groups=groups)
+    seen = set()
+    for i in range(len(ds)):
+        _, labels = ds[i]
+        classes = np.unique(labels)
+        assert len(classes) == 4 and np.bincount(labels).max() == 2
+        in_batch = groups[classes * 3]
+        # Whole groups first: at most one group is cut short, and it is the last one drawn.
+        counts = {g: int((in_batch == g).sum()) for g in np.unique(in_batch)}
+        group_sizes = {0: 3, 1: 5, 2: 2, 3: 2}
+        assert sum(counts[g] < group_sizes[g] for g in counts) <= 1
+        assert len(counts) <= 2
+        seen.update(classes.tolist())
+    assert seen == set(range(12))
+    # Seeded like every sampler: the same batch again, another batch for another epoch.
+    np.testing.assert_array_equal(ds[3][1], ds[3][1])
+    with pytest.raises(DataError, match="one group per sample"):
+        ClassBalancedBatches(x, y, 4, 2, groups=groups[:-1])
+    split = groups.copy()
+    split[0] = 3  # class 0 now has samples in groups 0 and 3
+    with pytest.raises(DataError, match="every class must lie in one group"):
+        ClassBalancedBatches(x, y, 4, 2, groups=split)
+
+
 def test_class_disjoint_split():
     y = np.repeat(np.arange(20), 4)
     parts = class_disjoint_split(y, (0.6, 0.2, 0.2), seed=0)

@@ -101,6 +101,7 @@ def test_config_file_and_flag_precedence(tmp_path):
         ({"head": "l1"}, "trains distances"),
         ({"epochs": 0}, "epochs must be a positive number"),
         ({"val_fraction": 1.5}, "val_fraction must be in"),
+        ({"loss": "contrastive", "batch_groups": "alphabet"}, "batch_groups shapes P x K batches"),
     ],
 )
 def test_inconsistent_options_are_refused(overrides, message):
@@ -184,3 +185,8 @@ def test_cli_trains_the_multimodal_config(shared_data_dir, tmp_path, capsys, mon
     assert main(["search", index_dir, str(tmp_path / "clip.wav"), "-k", "3", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert len(json.dumps(found)) > 0 and "clip.wav" in json.dumps(found)
+
+
+def test_batch_groups_must_name_a_field_of_the_data(tmp_path):
+    with pytest.raises(ConfigError, match=r"batch_groups 'alphabet' is not a per-sample field of dataset 'digits'"):
+        train({"epochs": 1, "batch_groups": "alphabet", "out": str(tmp_path / "run")})

@@ -128,11 +128,19 @@ class ClassBalancedBatches(_EpochSampler):
     batch gives no positive). A class with fewer than K samples is sampled
     with replacement.
 
+    With `groups` (say each character's alphabet), a batch takes its classes
+    group by group: all of a random group's classes (up to P), then another
+    group's, until it has P. The negatives of a batch are then mostly from
+    the same group, the hard negatives of a within-group test such as
+    Omniglot's within-alphabet one-shot protocol.
+
     Args:
         x, y, augment, seed, **kwargs: as for `PairDataset`.
         classes_per_batch: P, distinct classes per batch.
         samples_per_class: K, samples of each class per batch.
         batches_per_epoch: default `len(x) // (P * K)`, at least 1.
+        groups: optional group of each sample `(n,)`; every class must lie
+            in one group.
 
     Example:
 
@@ -145,7 +153,7 @@ class ClassBalancedBatches(_EpochSampler):
 
     def __init__(
         self, x, y, classes_per_batch=32, samples_per_class=4, batches_per_epoch=None, augment=None, seed=0,
-        **kwargs,
+        groups=None, **kwargs,
     ):
         super().__init__(x, y, augment, seed, **kwargs)
         self.classes_per_batch = int(classes_per_batch)
@@ -163,6 +171,31 @@ class ClassBalancedBatches(_EpochSampler):
             )
         batch = self.classes_per_batch * self.samples_per_class
         self.batches_per_epoch = int(batches_per_epoch or max(1, len(self.y) // batch))
+        self.group_classes = None if groups is None else self._group_classes(np.asarray(groups))
+
+    def _group_classes(self, groups):
+        """The eligible classes (indices into `index.classes`) of each group."""
+        if groups.shape != self.y.shape:
+            raise DataError(f"groups must give one group per sample, shape {self.y.shape}; got {groups.shape}")
+        first = groups[self.index.order[self.index.start]]  # the group of each class's first sample
+        if not np.array_equal(groups[self.index.order], np.repeat(first, self.index.size)):
+            raise DataError("every class must lie in one group; some class has samples in two groups")
+        eligible_groups = first[self.eligible]
+        return [self.eligible[eligible_groups == g] for g in np.unique(eligible_groups)]
+
+    def _classes(self, rng):
+        P = self.classes_per_batch
+        if self.group_classes is None:
+            return rng.choice(self.eligible, size=P, replace=False)
+        picked, have = [], 0
+        for g in rng.permutation(len(self.group_classes)):
+            members = self.group_classes[g]
+            take = rng.permutation(members)[: P - have]
+            picked.append(take)
+            have += len(take)
+            if have == P:
+                break
+        return np.concatenate(picked)
 
     def __len__(self):
         return self.batches_per_epoch
@@ -173,7 +206,7 @@ class ClassBalancedBatches(_EpochSampler):
         rng = self._rng(i)
         K = self.samples_per_class
         picked = []
-        for c in rng.choice(self.eligible, size=self.classes_per_batch, replace=False):
+        for c in self._classes(rng):
             members = self.index.order[self.index.start[c] : self.index.start[c] + self.index.size[c]]
             picked.append(rng.choice(members, size=K, replace=len(members) < K))
         idx = np.concatenate(picked)

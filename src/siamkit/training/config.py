@@ -52,6 +52,7 @@ DEFAULTS = {
     "classes_per_batch": None,  # P of P x K batches; None: min(16, classes)
     "samples_per_class": 4,
     "batches_per_epoch": None,  # P x K batches per epoch (default: training images // (P * K))
+    "batch_groups": None,  # a `meta` key (e.g. "alphabet"): P x K batches take their classes group by group
     # optimisation
     "optimizer": "adam",
     "learning_rate": 1e-3,
@@ -126,6 +127,8 @@ def _positive(config, key, kind=int):
 
 def validate(config):
     """Check every option's type and range; returns the config."""
+    from .. import losses  # Keras loads here, not when the config helpers are imported
+
     for key, choices in _choices().items():
         check_choice(key, config[key], choices)
     for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs"):
@@ -137,6 +140,11 @@ def validate(config):
     check_choice("rotations", config["rotations"], [1, 2, 4])
     if config["holdout_groups"] is not None and config["split_by"] is None:
         raise ConfigError("holdout_groups needs split_by, the meta key the groups belong to (e.g. 'alphabet')")
+    if config["batch_groups"] is not None and config["loss"] not in losses.BATCH_LOSSES:
+        raise ConfigError(
+            f"batch_groups shapes P x K batches, which loss {config['loss']!r} does not use; "
+            f"use one of {', '.join(sorted(losses.BATCH_LOSSES))}"
+        )
     if config["margin"] is None:
         config["margin"] = MARGINS.get(config["loss"], 1.0)
     for key in ("learning_rate", "margin", "temperature"):
@@ -146,11 +154,9 @@ def validate(config):
             raise ConfigError(f"{key} must be in [0, 1), got {config[key]!r}")
     if config["loss"] == "bce" and config["head"] == "distance":
         raise ConfigError("loss 'bce' needs a probability head: use --head l1 or --head concat")
-    from ..losses import DISTANCE_LOSSES
-
-    if config["loss"] in DISTANCE_LOSSES and config["head"] != "distance":
+    if config["loss"] in losses.DISTANCE_LOSSES and config["head"] != "distance":
         raise ConfigError(f"loss {config['loss']!r} trains distances: use --head distance (or --loss bce)")
-    if config["loss"] in DISTANCE_LOSSES and config["distance"] == "dot":
+    if config["loss"] in losses.DISTANCE_LOSSES and config["distance"] == "dot":
         raise ConfigError(f"loss {config['loss']!r} needs a distance, not the similarity 'dot'")
     if not isinstance(config["encoder_options"], dict):
         raise ConfigError(f"encoder_options must be a table of encoder arguments, got {config['encoder_options']!r}")

@@ -64,6 +64,19 @@ def _resuming(run_dir, config):
     return True
 
 
+def meta_field(dataset, config, option):
+    """The per-sample `dataset.meta` field that `config[option]` names, or None when unset."""
+    key = config.get(option)
+    if key is None:
+        return None
+    if key not in dataset.meta:
+        raise ConfigError(
+            f"{option} {key!r} is not a per-sample field of dataset {dataset.name!r}; "
+            f"it has: {', '.join(sorted(dataset.meta)) or 'none'}"
+        )
+    return np.asarray(dataset.meta[key])
+
+
 def split_indices(dataset, config):
     """Train, validation and test indices, the test classes unseen in training.
 
@@ -73,14 +86,7 @@ def split_indices(dataset, config):
     test hold out whole groups instead (`holdout_groups`, or a fraction).
     """
     y, seed = dataset.y, config["seed"]
-    groups = None
-    if config.get("split_by") is not None:
-        if config["split_by"] not in dataset.meta:
-            raise ConfigError(
-                f"split_by {config['split_by']!r} is not a per-sample field of dataset {dataset.name!r}; "
-                f"it has: {', '.join(sorted(dataset.meta)) or 'none'}"
-            )
-        groups = np.asarray(dataset.meta[config["split_by"]])
+    groups = meta_field(dataset, config, "split_by")
     if config["holdout_classes"] is not None:
         train_idx, test_idx = holdout_split(y, config["holdout_classes"])
     elif config.get("holdout_groups") is not None:
@@ -145,27 +151,39 @@ def _augmenter(config):
     return from_config(config["augment"], seed=config["seed"])
 
 
-def _rotated(x, y, rotations):
-    """`x` also turned by 360 / `rotations` degree steps, each turn a new set of classes."""
+def _turned_ids(ids, rotations):
+    """`ids` once per turn, each turn's ids shifted past the previous turn's."""
+    offset = int(ids.max()) + 1
+    return np.concatenate([ids + k * offset for k in range(rotations)])
+
+
+def _rotated(x, y, rotations, groups=None):
+    """`x` also turned by 360 / `rotations` degree steps, each turn a new set of classes (and groups)."""
     if rotations == 1:
-        return x, y
+        return x, y, groups
     if x.ndim != 4 or x.shape[1] != x.shape[2]:
         raise ConfigError(f"rotations need square images (n, side, side, channels), got shape {x.shape}")
-    step, offset = 4 // rotations, int(y.max()) + 1
-    turned = [np.rot90(x, k * step, axes=(1, 2)) for k in range(rotations)]
-    return np.concatenate(turned), np.concatenate([y + k * offset for k in range(rotations)])
+    step = 4 // rotations
+    turned = np.concatenate([np.rot90(x, k * step, axes=(1, 2)) for k in range(rotations)])
+    return turned, _turned_ids(y, rotations), None if groups is None else _turned_ids(groups, rotations)
 
 
-def _class_data(config, x, y, train_idx, val_idx):
-    """The sampler to fit on and fixed validation data, for class-labelled data."""
+def _class_data(config, x, y, train_idx, val_idx, groups=None):
+    """The sampler to fit on and fixed validation data, for class-labelled data.
+
+    `groups` (per sample, from `batch_groups`) make P x K batches take their
+    classes group by group.
+    """
     seed = config["seed"]
     augment = _augmenter(config)
-    x_train, y_train = _rotated(x[train_idx], y[train_idx], config.get("rotations", 1))
+    x_train, y_train, g_train = _rotated(
+        x[train_idx], y[train_idx], config.get("rotations", 1), None if groups is None else groups[train_idx]
+    )
     if config["loss"] in losses.BATCH_LOSSES:
         classes = config["classes_per_batch"] or min(16, len(np.unique(y_train)))
         train = ClassBalancedBatches(
             x_train, y_train, classes, config["samples_per_class"],
-            batches_per_epoch=config.get("batches_per_epoch"), augment=augment, seed=seed,
+            batches_per_epoch=config.get("batches_per_epoch"), augment=augment, seed=seed, groups=g_train,
         )
         return train, (x[val_idx], y[val_idx])
     train = PairDataset(
@@ -250,7 +268,9 @@ def train(config=None, verbose="auto"):
         config["train_classes"] = np.unique(y[train_idx]).tolist()
         config["test_classes"] = np.unique(y[test_idx]).tolist()
         sample = x[:1]
-        train_data, val_data = _class_data(config, x, y, train_idx, val_idx)
+        train_data, val_data = _class_data(
+            config, x, y, train_idx, val_idx, meta_field(loaded, config, "batch_groups")
+        )
     resume = _resuming(run_dir, config)
     config["input_shape"] = list(sample.shape[1:])
 
