@@ -251,6 +251,37 @@ def test_waveform_augment_stretches_and_delays():
         audio.WaveformAugment(speed=(1.2, 0.8))
 
 
+def test_change_speed_is_the_augments_speed_change():
+    rng = np.random.default_rng(3)
+    clips = rng.normal(size=(3, 800)).astype("float32")
+    for factor in (0.9, 1.1):
+        np.testing.assert_array_equal(
+            audio.change_speed(clips, factor), audio.WaveformAugment(speed=(factor, factor))(clips, rng)
+        )
+    np.testing.assert_array_equal(audio.change_speed(clips, 1.0), clips)
+    with pytest.raises(ConfigError, match="positive"):
+        audio.change_speed(clips, 0.0)
+
+
+def test_speed_averaged_means_the_views_and_renormalises_unit_embeddings():
+    clips = np.random.default_rng(4).normal(size=(5, 400)).astype("float32")
+
+    def unit(x):  # a toy "embedding": the first 3 samples, on the unit sphere
+        z = x[:, 1:4]
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+    speeds = (0.8, 1.0, 1.25)
+    views = [unit(audio.change_speed(clips, s)) for s in speeds]
+    expected = np.mean(views, axis=0)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(audio.speed_averaged(unit, clips, speeds), expected, rtol=1e-6)
+    raw = audio.speed_averaged(lambda x: 3 * x[:, 1:4], clips, speeds)  # not unit length: a plain mean
+    np.testing.assert_allclose(raw, np.mean([3 * audio.change_speed(clips, s)[:, 1:4] for s in speeds], 0), rtol=1e-6)
+    np.testing.assert_array_equal(audio.speed_averaged(unit, clips, [1.0]), unit(clips))
+    with pytest.raises(ConfigError, match="at least one speed"):
+        audio.speed_averaged(unit, clips, [])
+
+
 # ---- WAV files ----
 
 

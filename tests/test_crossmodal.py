@@ -156,6 +156,19 @@ def test_evaluate_run_embeds_each_modality_with_its_tower(tmp_path):
     )
     assert recall_table(got) == recall_table(expected)
 
+    # With test_speeds, a run embeds audio (tower b) averaged over speed-changed copies; images as before.
+    from siamkit import audio
+
+    clips = rng.normal(size=(4, 3)).astype("float32")
+    config["test_speeds"] = [0.9, 1.0, 1.1]
+    (tmp_path / runs.CONFIG_FILE).write_text(json.dumps(config))
+    run = runs.Run(tmp_path)
+    np.testing.assert_allclose(
+        run.embed(clips, "b"), audio.speed_averaged(lambda x: net.embed(x, "b"), clips, [0.9, 1.0, 1.1]), rtol=1e-5
+    )
+    assert not np.allclose(run.embed(clips, "b"), net.embed(clips, "b"))
+    np.testing.assert_allclose(run.embed(x_a, "a"), net.embed(x_a, "a"), rtol=1e-5)
+
 
 # ---- two-tower training on the real data ----
 
@@ -202,6 +215,9 @@ def test_multimodal_config_files(tmp_path):
         multimodal.resolve(overrides={"batch_size": 1})
     with pytest.raises(ConfigError, match="speed"):
         multimodal.resolve(overrides={"speed": [1.2, 0.8]})
+    for bad_speeds in ([], [0.9, -1.0], 1.0):
+        with pytest.raises(ConfigError, match="test_speeds"):
+            multimodal.resolve(overrides={"test_speeds": bad_speeds})
     single = tmp_path / "single.toml"
     single.write_text('dataset = "digits"\n')
     assert not multimodal.is_multimodal_config(single)

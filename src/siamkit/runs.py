@@ -111,9 +111,15 @@ class Run:
             batch_size: inputs per forward pass.
         """
         x = self.check_inputs(x, modality)
-        if self.is_two_tower:
-            return self.model.embed(x, modality=modality, batch_size=batch_size)
-        return self.model.embed(x, batch_size=batch_size)
+        if not self.is_two_tower:
+            return self.model.embed(x, batch_size=batch_size)
+        if modality == "b" and self.config.get("test_speeds"):  # audio runs average over speeds
+            from .audio import speed_averaged
+
+            return speed_averaged(
+                lambda clips: self.model.embed(clips, modality="b", batch_size=batch_size), x, self.config["test_speeds"]
+            )
+        return self.model.embed(x, modality=modality, batch_size=batch_size)
 
     def score_pairs(self, xa, xb, batch_size=256):
         """The model's score for each pair `(xa[i], xb[i])`."""

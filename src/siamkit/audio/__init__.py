@@ -7,7 +7,8 @@ backend, saved with the model); NumPy handles the edges (files, batching).
 - `resample`, `fix_length`: NumPy helpers to reach one rate and one length.
 - `LogMelSpectrogram`: waveform -> (normalised) log-mel or MFCC layer.
 - `SpecAugment`: time and frequency masking, in training only;
-  `WaveformAugment`: speed and shift of waveform batches (a sampler hook).
+  `WaveformAugment`: speed and shift of waveform batches (a sampler hook);
+  `change_speed`, `speed_averaged`: the same speed change at test time.
 - `audio_encoder`: waveform -> embedding conv net, front end included.
 
 Example:
@@ -19,7 +20,7 @@ Example:
 (1, 32)
 """
 
-from .augment import SpecAugment, WaveformAugment
+from .augment import SpecAugment, WaveformAugment, change_speed, speed_averaged
 from .encoder import audio_encoder
 from .frontend import LogMelSpectrogram, mel_filterbank
 from .signal import fix_length, resample
@@ -30,10 +31,12 @@ __all__ = [
     "SpecAugment",
     "WaveformAugment",
     "audio_encoder",
+    "change_speed",
     "fix_length",
     "mel_filterbank",
     "read_wav",
     "read_wavs",
     "resample",
+    "speed_averaged",
     "write_wav",
 ]

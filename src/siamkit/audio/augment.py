@@ -1,4 +1,4 @@
-"""Training-time audio augmentation: `SpecAugment` (a layer) and `WaveformAugment` (NumPy)."""
+"""Audio augmentation: `SpecAugment` (a layer), `WaveformAugment` (NumPy) and its test-time counterpart."""
 
 import keras
 import numpy as np
@@ -123,11 +123,65 @@ class WaveformAugment:
         batch = np.asarray(batch, dtype="float32")
         n, length = batch.shape
         out = np.empty_like(batch)
-        positions = np.arange(length, dtype="float64")
         factors = rng.uniform(*self.speed, size=n) if self.speed else np.ones(n)
         delays = rng.integers(0, self.shift + 1, size=n) if self.shift else np.zeros(n, int)
         for row, clip, factor, delay in zip(out, batch, factors, delays):
-            stretched = np.interp(positions * factor, positions, clip, right=0.0)
             row[:delay] = 0.0
-            row[delay:] = stretched[: length - delay]
+            row[delay:] = _stretch(clip, factor)[: length - delay]
         return out
+
+
+def _stretch(clip, factor):
+    """`clip` played `factor` times faster (linear interpolation), zero-padded to its length."""
+    positions = np.arange(len(clip), dtype="float64")
+    return np.interp(positions * factor, positions, clip, right=0.0)
+
+
+def change_speed(clips, factor):
+    """Fixed-length waveforms `(n, samples)` played `factor` times faster, zero-padded.
+
+    Example:
+
+    >>> import numpy as np
+    >>> change_speed(np.arange(6.0)[None], 2.0)
+    array([[0., 2., 4., 0., 0., 0.]], dtype=float32)
+    """
+    clips = np.asarray(clips, dtype="float32")
+    if factor <= 0:
+        raise ConfigError(f"a speed factor must be positive, got {factor}")
+    if factor == 1.0:
+        return clips
+    return np.stack([_stretch(clip, factor) for clip in clips]).astype("float32")
+
+
+def speed_averaged(embed, clips, speeds):
+    """Test-time averaging: the mean embedding of `clips` played at each of `speeds`.
+
+    The test-time counterpart of training with `WaveformAugment(speed=...)`:
+    a new speaker's formants sit somewhere in the range the model saw, and
+    averaging over a few speeds in that range moves the embedding toward
+    the digit rather than the voice. When the single-speed embeddings are
+    unit length (cosine models), the mean is put back on the unit sphere.
+
+    Args:
+        embed: `embed(clips) -> (n, dim)` NumPy embeddings.
+        clips: fixed-length waveforms `(n, samples)`.
+        speeds: speed factors, e.g. `(0.9, 1.0, 1.1)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> speed_averaged(lambda x: x[:, :2], np.ones((3, 8)), (0.9, 1.0, 1.1)).shape
+    (3, 2)
+    """
+    speeds = [float(s) for s in speeds]
+    if not speeds:
+        raise ConfigError("speeds must name at least one speed factor, e.g. [0.9, 1.0, 1.1]")
+    views = [np.asarray(embed(change_speed(clips, s)), dtype="float32") for s in speeds]
+    if len(views) == 1:
+        return views[0]
+    mean = np.mean(views, axis=0)
+    norms = np.linalg.norm(views[0], axis=1)
+    if len(norms) and np.allclose(norms, 1.0, atol=1e-3):
+        mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    return mean

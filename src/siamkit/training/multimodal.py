@@ -66,6 +66,8 @@ DEFAULTS = {
     "margin": 0.5,
     "speed": [0.85, 1.15],
     "time_shift": 0.1,
+    # test time: audio embeddings averaged over these speed factors (`audio.speed_averaged`)
+    "test_speeds": [1.0],
     # optimisation
     "optimizer": "adam",
     "learning_rate": 2e-3,
@@ -145,6 +147,10 @@ def validate(config):
     speed = config["speed"]
     if speed is not None and (len(speed) != 2 or not 0 < speed[0] <= speed[1]):
         raise ConfigError(f"speed must be [low, high] with 0 < low <= high (or omitted), got {speed!r}")
+    speeds = config["test_speeds"]
+    if (not isinstance(speeds, list) or not speeds
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in speeds)):
+        raise ConfigError(f"test_speeds must be a list of positive speed factors such as [0.9, 1.0, 1.1], got {speeds!r}")
     if not 0 <= float(config["time_shift"]) < config["clip_seconds"]:
         raise ConfigError(f"time_shift must be in [0, clip_seconds), got {config['time_shift']!r}")
     return config
@@ -302,23 +308,29 @@ def fit_network(config, images, digits, clips, spoken, callbacks=(), verbose="au
     return network, time.perf_counter() - started
 
 
-def _retrieval(network, images, digits, clips, spoken):
+def embed_audio(network, clips, config):
+    """Audio embeddings, averaged over `config["test_speeds"]`."""
+    return audio.speed_averaged(lambda x: network.embed(x, "b"), clips, config.get("test_speeds") or [1.0])
+
+
+def _retrieval(network, images, digits, clips, spoken, config):
     z_image = network.embed(images, "a")
-    z_audio = network.embed(clips, "b")
+    z_audio = embed_audio(network, clips, config)
     return crossmodal_retrieval(z_image, digits, z_audio, spoken, distance=DISTANCE, names=("image", "audio"))
 
 
-def _calibrate(run, network, data, val_clips, seed, n_pairs=2000):
+def _calibrate(run, network, data, val_clips, config, n_pairs=2000):
     """Thresholds for `siamkit compare` from balanced (image, clip) validation pairs."""
     x_img, y_img = data["images"]["val"]
     x_aud, y_aud = val_clips
+    seed = config["seed"]
     rng = np.random.default_rng(seed)
     clip_idx = rng.integers(0, len(y_aud), n_pairs)
     same = np.arange(n_pairs) % 2 == 0
     pool = CrossModalPairs(x_img, y_img, x_aud, y_aud, seed=seed)
     img_idx = pool.partners(y_aud[clip_idx], same, rng)
     z_img = network.embed(x_img[img_idx], "a")
-    z_aud = network.embed(x_aud[clip_idx], "b")
+    z_aud = embed_audio(network, x_aud[clip_idx], config)
     scores = network.score_embeddings(z_img, z_aud)
     calibration = evaluation.calibrate(same.astype(int), scores, higher_is_similar=False, output_kind="distance")
     evaluation.write_calibration(run, calibration)
@@ -347,7 +359,8 @@ def speaker_rotation(config, data=None, verbose=0):
     for s, name in enumerate(data["speaker_names"]):
         network, took = fit_network(config, x_img, y_img, clips[speaker != s], spoken[speaker != s], verbose=verbose)
         seconds += took
-        results[name] = recall_table(_retrieval(network, x_test, y_test, clips[speaker == s], spoken[speaker == s]))
+        held_out = speaker == s
+        results[name] = recall_table(_retrieval(network, x_test, y_test, clips[held_out], spoken[held_out], config))
         keras.backend.clear_session()
     tables = list(results.values())
     results["mean"] = {
@@ -402,7 +415,7 @@ def train(config=None, verbose="auto"):
     run = runs.Run(run_dir)
 
     x_test, y_test = data["images"]["test"]
-    details = _retrieval(network, x_test, y_test, clips[test], spoken[test])
+    details = _retrieval(network, x_test, y_test, clips[test], spoken[test], config)
     metrics = {
         "fsdd_test": recall_table(details),
         "fsdd_test_map_at_r": {direction: m["map_at_r"] for direction, m in details.items()},
@@ -410,7 +423,7 @@ def train(config=None, verbose="auto"):
         "train_clips": int(fit.sum()),
     }
     if config["val_takes"]:
-        calibration = _calibrate(run, network, data, (clips[val], spoken[val]), config["seed"])
+        calibration = _calibrate(run, network, data, (clips[val], spoken[val]), config)
         metrics["calibration"] = {name: t["threshold"] for name, t in calibration["thresholds"].items()}
     if config["heldout_speakers"]:
         metrics["heldout_speakers"] = speaker_rotation(config, data, verbose=0)
@@ -434,7 +447,8 @@ def evaluate(run, data_dir=None):
                         f"{data['num_samples']}")
     test = data["audio"]["meta"]["index"] < TEST_TAKES
     x_test, y_test = data["images"]["test"]
-    return recall_table(_retrieval(run.model, x_test, y_test, data["audio"]["x"][test], data["audio"]["y"][test]))
+    clips, spoken = data["audio"]["x"][test], data["audio"]["y"][test]
+    return recall_table(_retrieval(run.model, x_test, y_test, clips, spoken, run.config))
 
 
 def format_metrics(metrics):
