@@ -7,7 +7,7 @@ Adam at 1e-3 (epsilon 1e-7 on both), Glorot-uniform kernels and zero biases.
 
 - siamkit: `SiameseNetwork(encoders.cnn(...), DistanceHead("euclidean"))`,
   `ContrastiveLoss`, `model.fit` on a `PairDataset` (through
-  `siamkit.training.feed.fit_input`, as `siamkit train` feeds it) with Keras' defaults
+  `siamkit.training.fit_sampler`, as `siamkit train` feeds it) with Keras' defaults
   (`jit_compile="auto"`, `steps_per_execution=1`) on the default backend;
   inference through `model.embed` and `encoder.predict`.
 - peer: an eager PyTorch loop (`torch.nn`, NCHW, its own NumPy pair draw).
@@ -128,7 +128,7 @@ def _siamkit(opts):
     from siamkit.data import PairDataset
     from siamkit.losses import ContrastiveLoss
     from siamkit.models import DistanceHead, SiameseNetwork
-    from siamkit.training.feed import fit_input
+    from siamkit.training import fit_sampler
 
     keras.utils.set_random_seed(SEED)
     x, y, source = _load_images()
@@ -156,8 +156,7 @@ def _siamkit(opts):
                 self.marks.append((batch + 1, time.perf_counter()))
 
     marks = Marks()
-    data, sampler_epoch = fit_input(ds)  # what `siamkit train` feeds `fit`
-    model.fit(data, epochs=1, verbose=0, callbacks=[sampler_epoch, marks], shuffle=False)
+    fit_sampler(model, ds, [marks], epochs=1, verbose=0)  # how `siamkit train` feeds `fit`
     images, repeats = x[: opts["predict_images"]], opts["predict_repeats"]
     return {
         "data": source,

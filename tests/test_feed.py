@@ -8,19 +8,21 @@ from siamkit import encoders
 from siamkit.data import ClassBalancedBatches, LabelledPairs, PairDataset
 from siamkit.data.crossmodal import CrossModalPairs
 from siamkit.losses import TripletLoss
-from siamkit.training.feed import fit_input
+from siamkit.training import fit_input, fit_sampler
 
 
 class Recording(ClassBalancedBatches):
-    """Remembers the (epoch, batch) of every batch drawn."""
+    """Remembers the (epoch, batch) of every batch drawn, and its labels."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.drawn = []
+        self.drawn, self.labels = [], {}
 
     def __getitem__(self, i):
+        batch = super().__getitem__(i)
         self.drawn.append((self.epoch, i))
-        return super().__getitem__(i)
+        self.labels[(self.epoch, i)] = batch[1]
+        return batch
 
 
 def _data(n=60, classes=6, seed=0):
@@ -31,8 +33,7 @@ def _data(n=60, classes=6, seed=0):
 def _fit(sampler, epochs, initial_epoch=0):
     encoder = encoders.mlp((6, 6, 1), embedding_dim=4, hidden_units=(8,))
     encoder.compile(optimizer="adam", loss=TripletLoss(margin=0.2))
-    data, callback = fit_input(sampler)
-    history = encoder.fit(data, epochs=epochs, initial_epoch=initial_epoch, callbacks=[callback], verbose=0, shuffle=False)
+    history = fit_sampler(encoder, sampler, epochs=epochs, initial_epoch=initial_epoch, verbose=0)
     return history.history["loss"]
 
 
@@ -54,17 +55,19 @@ def test_a_resumed_fit_draws_the_epochs_it_resumes_at():
     sampler = Recording(x, y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=2, seed=1)
     _fit(sampler, epochs=4, initial_epoch=2)
     assert {e for e, _ in sampler.drawn if e != 0} == {2, 3}
-    # Epoch 2's batches are those an uninterrupted run draws at epoch 2.
-    fresh = ClassBalancedBatches(x, y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=2, seed=1)
-    fresh.set_epoch(2)
-    sampler.set_epoch(2)
-    np.testing.assert_array_equal(fresh[1][0], sampler[1][0])
+    # The batches fit trained on at epochs 2 and 3 are those an uninterrupted run draws there.
+    fresh = Recording(x, y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=2, seed=1)
+    _fit(fresh, epochs=4)
+    for key in [(e, i) for e in (2, 3) for i in range(2)]:
+        np.testing.assert_array_equal(sampler.labels[key], fresh.labels[key])
+    assert not all(np.array_equal(fresh.labels[(0, i)], fresh.labels[(2, i)]) for i in range(2))
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda x, y: PairDataset(x, y, batch_size=16, pairs_per_epoch=40, seed=3),  # a short last batch
+        lambda x, y: PairDataset(x, y, batch_size=16, pairs_per_epoch=40, seed=3),
+        # 20 pairs in batches of 8: a short last batch
         lambda x, y: LabelledPairs(x, x, np.arange(20), np.arange(20)[::-1], np.arange(20) % 2, batch_size=8),
         lambda x, y: CrossModalPairs(x, y, x.reshape(len(x), -1), y, batch_size=16, seed=2),
     ],

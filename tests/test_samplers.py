@@ -107,14 +107,25 @@ def test_grouped_batches_take_classes_group_by_group():
         assert len(counts) <= 2
         seen.update(classes.tolist())
     assert seen == set(range(12))
-    # Seeded like every sampler: the same batch again, another batch for another epoch.
-    np.testing.assert_array_equal(ds[3][1], ds[3][1])
+    # Seeded like every sampler: the same batch again, other batches in another epoch.
+    epoch0 = [ds[i][1] for i in range(len(ds))]
+    np.testing.assert_array_equal(ds[3][1], epoch0[3])
+    ds.set_epoch(1)
+    assert not all(np.array_equal(ds[i][1], epoch0[i]) for i in range(len(ds)))
     with pytest.raises(DataError, match="one group per sample"):
         ClassBalancedBatches(x, y, 4, 2, groups=groups[:-1])
     split = groups.copy()
     split[0] = 3  # class 0 now has samples in groups 0 and 3
     with pytest.raises(DataError, match="every class must lie in one group"):
         ClassBalancedBatches(x, y, 4, 2, groups=split)
+
+
+def test_grouped_batches_leave_out_single_sample_classes():
+    y = np.array([0, 0, 1, 1, 2, 3, 3, 4, 4])
+    groups = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1])  # class 2 has one sample
+    ds = ClassBalancedBatches(np.zeros((9, 1)), y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=20,
+                              groups=groups, seed=0)
+    assert all(2 not in ds[i][1] for i in range(len(ds)))
 
 
 def test_class_disjoint_split():

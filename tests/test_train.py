@@ -190,3 +190,18 @@ def test_cli_trains_the_multimodal_config(shared_data_dir, tmp_path, capsys, mon
 def test_batch_groups_must_name_a_field_of_the_data(tmp_path):
     with pytest.raises(ConfigError, match=r"batch_groups 'alphabet' is not a per-sample field of dataset 'digits'"):
         train({"epochs": 1, "batch_groups": "alphabet", "out": str(tmp_path / "run")})
+
+
+def test_rotations_turn_groups_into_groups_of_their_own():
+    from siamkit.training.trainer import _class_data
+
+    x = np.random.default_rng(0).random((40, 4, 4, 1), dtype="float32")
+    y = np.repeat(np.arange(10), 4)
+    alphabet = np.repeat(np.array([0, 0, 0, 1, 1, 1, 1, 200, 200, 200], dtype=np.uint8), 4)
+    config = resolve(overrides={"loss": "prototypical", "classes_per_batch": 4, "rotations": 4,
+                                "batch_groups": "alphabet"})
+    sampler, _ = _class_data(config, x, y, np.arange(40), np.arange(0), alphabet)
+    assert len(sampler.x) == 160 and sampler.index.num_classes == 40
+    # 3 alphabets x 4 turns = 12 groups, each class (a character in one turn) in one of them.
+    assert len(sampler.group_classes) == 12
+    assert sorted(len(g) for g in sampler.group_classes) == [3] * 8 + [4] * 4

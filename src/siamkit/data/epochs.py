@@ -8,10 +8,11 @@ class EpochSeeded(keras.utils.PyDataset):
     """A `PyDataset` whose batches are pure functions of `(seed, epoch, batch index)`.
 
     Subclasses set `self.seed`, call `self._draw()` at the end of their
-    `__init__` and draw per-batch randomness from `self._rng(i)`. Keras moves
-    them to the next epoch (`on_epoch_end`); `set_epoch` puts them at any
-    epoch, which is how a resumed run draws the batches it would have drawn
-    (`siamkit.training.feed.SamplerEpoch`).
+    `__init__` and draw per-batch randomness from `self._rng(i)`. `set_epoch`
+    puts a sampler at any epoch: `siamkit.training.fit_sampler` calls it as
+    each epoch of `fit` begins, on every backend, so a resumed run draws the
+    batches it would have drawn. Keras' own `PyDataset` path also calls
+    `on_epoch_end`, which moves to the next epoch.
     """
 
     epoch = 0

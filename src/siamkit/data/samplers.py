@@ -132,7 +132,9 @@ class ClassBalancedBatches(_EpochSampler):
     group by group: all of a random group's classes (up to P), then another
     group's, until it has P. The negatives of a batch are then mostly from
     the same group, the hard negatives of a within-group test such as
-    Omniglot's within-alphabet one-shot protocol.
+    Omniglot's within-alphabet one-shot protocol. Groups are drawn alike
+    whatever their size, so the classes of groups larger than P are drawn
+    less often each.
 
     Args:
         x, y, augment, seed, **kwargs: as for `PairDataset`.

@@ -15,8 +15,6 @@ Example:
 
 import numpy as np
 
-from ..errors import DataError
-
 
 def threshold_for(run, threshold=None, method=None):
     """`(threshold, source)`: `threshold` if given, else the run's calibrated one, else None."""
@@ -26,11 +24,7 @@ def threshold_for(run, threshold=None, method=None):
         return float(threshold), "given"
     if run.calibration is None:
         return None
-    cal = calibration.read_calibration(run)
-    if cal["higher_is_similar"] != run.higher_is_similar:
-        raise DataError(f"{run.file('calibration.json')} does not match the run's model; re-run `siamkit evaluate`")
-    method = method or cal["default"]
-    return calibration.threshold(cal, method), f"calibration.json ({method})"
+    return calibration.run_threshold(run, method)
 
 
 def decider(run, threshold=None, method=None):

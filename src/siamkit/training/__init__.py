@@ -11,7 +11,11 @@ def __getattr__(name):
         from .trainer import train
 
         return train
+    if name in ("fit_input", "fit_sampler"):
+        from . import feed
+
+        return getattr(feed, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DEFAULTS", "resolve", "train"]
+__all__ = ["DEFAULTS", "fit_input", "fit_sampler", "resolve", "train"]

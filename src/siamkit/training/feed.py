@@ -1,11 +1,11 @@
-"""`fit_input`: hand one of siamkit's samplers to `fit`, fast on every backend.
+"""`fit_sampler` and `fit_input`: hand one of siamkit's samplers to `fit`, fast on every backend.
 
 Keras feeds a `PyDataset` to TensorFlow through
 `tf.data.Dataset.from_generator`; on 2 CPU cores that path halved training
-throughput (`benchmarks/train_throughput.py`: 487 pairs/s against 906 for the
-same model fed batch by batch). On TensorFlow, `fit_input` maps batch indices
-through `tf.numpy_function` instead, which runs at `train_on_batch` speed; on
-JAX and torch Keras already iterates the `PyDataset` directly.
+throughput (`benchmarks/train_throughput.py`: 490 pairs/s against 910 for the
+same model fed by a `train_on_batch` loop). On TensorFlow, `fit_input` maps
+batch indices through `tf.numpy_function` instead, which ran at 879 pairs/s;
+on JAX and torch Keras already iterates the `PyDataset` directly.
 """
 
 import keras
@@ -49,6 +49,13 @@ def _tf_dataset(sampler):
 def fit_input(sampler):
     """`(data, callback)` to pass to `fit` for `sampler`: `model.fit(data, callbacks=[callback, ...])`.
 
+    The callback is not optional: Keras never tells a `tf.data` pipeline that
+    an epoch ended, so without it every epoch would replay epoch 0's batches.
+    `fit_sampler` wires both. To continue training in a second `fit` call,
+    pass `initial_epoch`, as Keras expects anyway. On TensorFlow the
+    sampler's `workers` and `use_multiprocessing` options are not used:
+    batches are drawn one ahead by one tf.data thread.
+
     Args:
         sampler: a siamkit sampler (`PairDataset`, `TripletDataset`,
             `ClassBalancedBatches`, `LabelledPairs`, `CrossModalPairs`).
@@ -56,7 +63,26 @@ def fit_input(sampler):
     Example:
 
     >>> data, epochs = fit_input(PairDataset(x, y, batch_size=128))  # doctest: +SKIP
-    >>> model.fit(data, epochs=10, callbacks=[epochs])  # doctest: +SKIP
+    >>> model.fit(data, epochs=10, callbacks=[epochs], shuffle=False)  # doctest: +SKIP
     """
     data = _tf_dataset(sampler) if keras.backend.backend() == "tensorflow" else sampler
     return data, SamplerEpoch(sampler)
+
+
+def fit_sampler(model, sampler, callbacks=(), **kwargs):
+    """`model.fit` on a siamkit sampler, fed by `fit_input`; returns Keras' `History`.
+
+    Args:
+        model: a compiled `keras.Model`.
+        sampler: a siamkit sampler.
+        callbacks: more Keras callbacks.
+        **kwargs: the other arguments of `fit` (`epochs`, `validation_data`,
+            `initial_epoch`, `verbose`, ...). The samplers shuffle
+            themselves, so `shuffle` is always False.
+
+    Example:
+
+    >>> fit_sampler(encoder, ClassBalancedBatches(x, y, 16, 4), epochs=5)  # doctest: +SKIP
+    """
+    data, epoch = fit_input(sampler)
+    return model.fit(data, callbacks=[epoch, *callbacks], shuffle=False, **kwargs)

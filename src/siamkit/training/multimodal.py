@@ -34,7 +34,7 @@ from ..errors import ConfigError, DataError, check_choice
 from ..evaluation.crossmodal import crossmodal_retrieval, recall_table
 from ..losses.clip import POSITIVES, ClipLoss, CrossModalContrastiveLoss
 from .config import LR_SCHEDULES, OPTIMIZERS
-from .feed import fit_input
+from .feed import fit_sampler
 from .trainer import _new_run_dir, build_encoder, build_optimizer
 
 if sys.version_info >= (3, 11):
@@ -303,8 +303,7 @@ def fit_network(config, images, digits, clips, spoken, callbacks=(), verbose="au
         scores, loss = CrossModalScores(network, "distance"), CrossModalContrastiveLoss(config["margin"])
     scores.compile(optimizer=build_optimizer(config, len(batches)), loss=loss)
     started = time.perf_counter()
-    data, sampler_epoch = fit_input(batches)
-    scores.fit(data, epochs=config["epochs"], callbacks=[sampler_epoch, *callbacks], verbose=verbose, shuffle=False)
+    fit_sampler(scores, batches, callbacks, epochs=config["epochs"], verbose=verbose)
     return network, time.perf_counter() - started
 
 

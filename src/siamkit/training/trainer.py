@@ -27,7 +27,7 @@ from ..errors import ConfigError, DataError
 from .config import resolve
 from ..datasets import Pairs
 from . import heldout
-from .feed import fit_input
+from .feed import fit_sampler
 from .inputs import load_inputs
 
 BACKUP_DIR = "backup"
@@ -152,9 +152,10 @@ def _augmenter(config):
 
 
 def _turned_ids(ids, rotations):
-    """`ids` once per turn, each turn's ids shifted past the previous turn's."""
-    offset = int(ids.max()) + 1
-    return np.concatenate([ids + k * offset for k in range(rotations)])
+    """`ids` (any labels) as 0..n-1 once per turn, each turn's shifted past the previous turn's."""
+    codes = np.unique(ids, return_inverse=True)[1].reshape(-1).astype(np.int64)  # no overflow of uint8 ids
+    offset = int(codes.max()) + 1
+    return np.concatenate([codes + k * offset for k in range(rotations)])
 
 
 def _rotated(x, y, rotations, groups=None):
@@ -288,17 +289,15 @@ def train(config=None, verbose="auto"):
         loss=build_loss(config),
         metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
     )
-    fit_data, sampler_epoch = fit_input(train_data)
     callbacks = [
-        sampler_epoch,
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
         keras.callbacks.CSVLogger(os.path.join(run_dir, runs.HISTORY_FILE), append=resume),
         keras.callbacks.TerminateOnNaN(),
     ]
     started = time.perf_counter()
-    fit_model.fit(
-        fit_data, validation_data=val_data, epochs=config["epochs"], callbacks=callbacks, verbose=verbose,
-        validation_batch_size=config["batch_size"], shuffle=False,  # the samplers shuffle themselves
+    fit_sampler(
+        fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
+        validation_batch_size=config["batch_size"],
     )
     train_seconds = time.perf_counter() - started
 
