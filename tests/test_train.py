@@ -205,3 +205,21 @@ def test_rotations_turn_groups_into_groups_of_their_own():
     # 3 alphabets x 4 turns = 12 groups, each class (a character in one turn) in one of them.
     assert len(sampler.group_classes) == 12
     assert sorted(len(g) for g in sampler.group_classes) == [3] * 8 + [4] * 4
+
+
+def test_cli_heldout_speakers_flag(tmp_path, monkeypatch, capsys):
+    from siamkit.training import multimodal
+
+    seen = {}
+
+    def fake_train(config, verbose):
+        seen.update(config)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(multimodal, "train", fake_train)
+    config = os.path.join(os.path.dirname(__file__), "..", "configs", "mnist_fsdd.toml")
+    with pytest.raises(SystemExit):
+        main(["train", "--config", config, "--heldout-speakers", "--out", str(tmp_path / "mm")])
+    assert seen["heldout_speakers"] is True and seen["test_speeds"] == [0.9, 1.0, 1.1]
+    assert main(["train", "--heldout-speakers", "--out", str(tmp_path / "single")]) == 2
+    assert "--heldout-speakers needs a two-tower" in capsys.readouterr().err
