@@ -21,7 +21,7 @@ Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
 
 Usage:
 
-    python benchmarks/omniglot_oneshot.py                 # the full run (~15-50 min on 2 cores, by load)
+    python benchmarks/omniglot_oneshot.py                 # the full run (~58 min on 2 idle cores)
     python benchmarks/omniglot_oneshot.py --quick         # CI: a few minutes
     python benchmarks/omniglot_oneshot.py --run-dir runs/omniglot/x   # evaluate a trained run
 """
