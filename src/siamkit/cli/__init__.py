@@ -9,6 +9,7 @@ files) print one line and exit with status 2, without a traceback.
 import argparse
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 
@@ -21,8 +22,11 @@ def _quiet_tensorflow():
 
     Most obey TF_CPP_MIN_LOG_LEVEL, set before the import; a few are written
     by C++ before logging is configured, so the import itself runs with the
-    stderr file descriptor pointed at /dev/null.
+    stderr file descriptor pointed at /dev/null. TensorFlow's Python logger
+    (retracing notes when a run embeds batches of several sizes) is kept to
+    errors.
     """
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
