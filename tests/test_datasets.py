@@ -359,11 +359,19 @@ def test_waveforms():
     assert len(ds.subset(ds.y == 0).x) == 2
 
 
-def test_read_wav_rejects_stereo(tmp_path):
+def test_read_wav_mixes_channels_to_int16_and_names_bad_files(tmp_path):
+    left = np.array([1000, -2000, 32767], "<i2")
+    right = np.array([3000, 2000, 32767], "<i2")
     with wave.open(str(tmp_path / "s.wav"), "wb") as f:
         f.setnchannels(2)
         f.setsampwidth(2)
         f.setframerate(8000)
-        f.writeframes(b"\0" * 8)
-    with pytest.raises(DataError, match="s.wav: expected mono 16-bit"):
-        datasets.waveforms.read_wav(str(tmp_path / "s.wav"))
+        f.writeframes(np.stack([left, right], axis=1).tobytes())
+    samples, rate = datasets.waveforms.read_wav(str(tmp_path / "s.wav"))
+    assert rate == 8000 and samples.dtype == np.int16
+    np.testing.assert_array_equal(samples, [2000, 0, 32767])
+    (tmp_path / "bad.wav").write_bytes(b"RIFF-not-really")
+    with pytest.raises(DataError, match="bad.wav.*not a readable PCM WAV"):
+        datasets.waveforms.read_wav(str(tmp_path / "bad.wav"))
+    with pytest.raises(DataError, match="missing.wav.*cannot be read"):
+        datasets.waveforms.read_wav(str(tmp_path / "missing.wav"))

@@ -3,7 +3,7 @@
 Everything inside a model is a Keras layer built on `keras.ops` (any
 backend, saved with the model); NumPy handles the edges (files, batching).
 
-- `read_wav`, `read_wavs`, `write_wav`: PCM WAV through the standard library.
+- `read_wav`, `read_wavs`, `write_wav`, `decode_wav`: PCM WAV through the standard library.
 - `resample`, `fix_length`: NumPy helpers to reach one rate and one length.
 - `LogMelSpectrogram`: waveform -> (normalised) log-mel or MFCC layer.
 - `SpecAugment`: time and frequency masking, in training only;
@@ -24,7 +24,7 @@ from .augment import SpecAugment, WaveformAugment, change_speed, speed_averaged
 from .encoder import audio_encoder
 from .frontend import LogMelSpectrogram, mel_filterbank
 from .signal import fix_length, resample
-from .wav import read_wav, read_wavs, write_wav
+from .wav import decode_wav, read_wav, read_wavs, write_wav
 
 __all__ = [
     "LogMelSpectrogram",
@@ -32,6 +32,7 @@ __all__ = [
     "WaveformAugment",
     "audio_encoder",
     "change_speed",
+    "decode_wav",
     "fix_length",
     "mel_filterbank",
     "read_wav",

@@ -26,10 +26,51 @@ def _decode(data, width):
     return (ints / float(1 << (8 * width - 1))).astype("float32")
 
 
+def decode_wav(source, name=None):
+    """Decode a PCM WAV file to mono float32 samples in [-1, 1].
+
+    8-bit (unsigned), 16-, 24- and 32-bit PCM are read; channels are
+    averaged to mono. `read_wav` and the dataset loaders both decode here.
+
+    Args:
+        source: a path or a binary file object (e.g. a member of an archive).
+        name: the file's name for messages (default: `source`).
+
+    Returns:
+        `(samples, rate)`: a 1-D float32 array and its sampling rate.
+
+    Raises:
+        DataError: the file cannot be read, is not a PCM WAV or holds no samples.
+
+    Example:
+
+    >>> samples, rate = decode_wav("seven.wav")  # doctest: +SKIP
+    """
+    name = name or source
+    try:
+        with wave.open(source, "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            data = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as err:
+        raise DataError(f"{name!r} is not a readable PCM WAV file ({err}); {_CONVERT_HINT}") from None
+    except OSError as err:
+        raise DataError(
+            f"{name!r} cannot be read ({err.strerror or err}); check that it exists and its permissions"
+        ) from None
+    if width not in (1, 2, 3, 4) or channels < 1 or rate <= 0:
+        raise DataError(
+            f"{name!r} has an unsupported format ({channels} channels, {8 * width}-bit, {rate} Hz); {_CONVERT_HINT}"
+        )
+    frames = len(data) // (width * channels)  # a truncated last frame is dropped
+    if frames == 0:
+        raise DataError(f"{name!r} holds no audio samples; record or export it again")
+    return _decode(data[: frames * width * channels], width).reshape(frames, channels).mean(axis=1), rate
+
+
 def read_wav(path, sample_rate=None, resample_policy="error"):
     """Read a PCM WAV file as mono float32 samples in [-1, 1].
 
-    Multi-channel files are averaged to mono.
+    Multi-channel files are averaged to mono (see `decode_wav`).
 
     Args:
         path: the `.wav` file.
@@ -53,20 +94,7 @@ def read_wav(path, sample_rate=None, resample_policy="error"):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"audio file {path!r} does not exist")
-    try:
-        with wave.open(path, "rb") as w:
-            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            data = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as err:
-        raise DataError(f"{path!r} is not a readable PCM WAV file ({err}); {_CONVERT_HINT}") from None
-    if width not in (1, 2, 3, 4) or channels < 1 or rate <= 0:
-        raise DataError(
-            f"{path!r} has an unsupported format ({channels} channels, {8 * width}-bit, {rate} Hz); {_CONVERT_HINT}"
-        )
-    frames = len(data) // (width * channels)  # a truncated last frame is dropped
-    if frames == 0:
-        raise DataError(f"{path!r} holds no audio samples; record or export it again")
-    audio = _decode(data[: frames * width * channels], width).reshape(frames, channels).mean(axis=1)
+    audio, rate = decode_wav(path)
     if sample_rate is not None and rate != sample_rate:
         if resample_policy == "error":
             raise DataError(

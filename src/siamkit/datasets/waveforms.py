@@ -11,8 +11,6 @@ Example:
 (2, [3, 5], [0, 1, 2, 3, 4])
 """
 
-import wave
-
 import numpy as np
 
 from ..errors import DataError
@@ -74,7 +72,10 @@ class Waveforms:
 
 
 def read_wav(source, name=None):
-    """Read a mono 16-bit PCM WAV file.
+    """Read a PCM WAV file (any width, channels mixed to mono) as 16-bit samples.
+
+    Decoding is `siamkit.audio.decode_wav`'s; samples are stored as int16,
+    the format of `Waveforms` (exact for 16-bit files).
 
     Args:
         source: a path or a binary file object.
@@ -83,23 +84,10 @@ def read_wav(source, name=None):
     Returns:
         `(samples, sample_rate)`: an int16 array and an int.
     """
-    name = name or source
-    try:
-        with wave.open(source, "rb") as f:
-            channels, width, rate, frames = f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()
-            data = f.readframes(frames)
-    except (wave.Error, EOFError) as err:
-        raise DataError(f"{name}: not a readable PCM WAV file ({err})") from None
-    except OSError as err:
-        raise DataError(
-            f"{name}: cannot be read ({err.strerror or err}); check that it exists and its permissions"
-        ) from None
-    if channels != 1 or width != 2:
-        raise DataError(
-            f"{name}: expected mono 16-bit PCM audio, got {channels} channel(s) of {8 * width}-bit samples; "
-            "convert it, e.g. `ffmpeg -i IN -ac 1 -sample_fmt s16 OUT.wav`"
-        )
-    return np.frombuffer(data, dtype="<i2").astype("int16"), rate
+    from ..audio.wav import decode_wav  # the audio package imports Keras: only when a WAV is read
+
+    samples, rate = decode_wav(source, name)
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("int16"), rate
 
 
 def read_wavs(paths, progress=False):
