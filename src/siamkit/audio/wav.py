@@ -67,6 +67,12 @@ def decode_wav(source, name=None):
     return _decode(data[: frames * width * channels], width).reshape(frames, channels).mean(axis=1), rate
 
 
+def to_pcm16(samples):
+    """Float samples in [-1, 1] as int16 PCM (values outside are clipped); the inverse of 16-bit decoding."""
+    samples = np.asarray(samples, dtype="float64").reshape(-1)
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
+
+
 def read_wav(path, sample_rate=None, resample_policy="error"):
     """Read a PCM WAV file as mono float32 samples in [-1, 1].
 
@@ -118,8 +124,7 @@ def write_wav(path, audio, sample_rate):
         audio: 1-D array; values outside [-1, 1] are clipped.
         sample_rate: sampling rate in Hz.
     """
-    audio = np.asarray(audio, dtype="float64").reshape(-1)
-    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype("<i2")
+    pcm = to_pcm16(audio)
     with _io.atomic_path(path, suffix=".wav") as tmp:
         with wave.open(tmp, "wb") as w:
             w.setnchannels(1)

@@ -84,10 +84,10 @@ def read_wav(source, name=None):
     Returns:
         `(samples, sample_rate)`: an int16 array and an int.
     """
-    from ..audio.wav import decode_wav  # the audio package imports Keras: only when a WAV is read
+    from ..audio.wav import decode_wav, to_pcm16  # the audio package imports Keras: only when a WAV is read
 
     samples, rate = decode_wav(source, name)
-    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("int16"), rate
+    return to_pcm16(samples).astype("int16", copy=False), rate
 
 
 def read_wavs(paths, progress=False):
