@@ -43,7 +43,7 @@ def _kind(path):
     return "image" if ext in IMAGE_EXTENSIONS else "audio" if ext in AUDIO_EXTENSIONS else None
 
 
-def _files_below(folder):
+def files_below(folder):
     """Non-hidden files below `folder`, sorted, any depth."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -68,7 +68,7 @@ def scan_folder(root):
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
     paths, labels, kinds = [], [], set()
     for label, name in enumerate(classes):
-        for path in _files_below(os.path.join(root, name)):
+        for path in files_below(os.path.join(root, name)):
             kind = _kind(path)
             if kind is not None:
                 paths.append(path)

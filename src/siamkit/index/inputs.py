@@ -109,9 +109,9 @@ def list_files(path):
         return [os.path.abspath(path)], [None]
     if not os.path.isdir(path):
         raise DataError(f"{path}: no such file or folder")
-    from ..datasets.folders import _files_below
+    from ..datasets.folders import files_below
 
-    paths = [p for p in _files_below(path) if _reader(p) is not None]
+    paths = [p for p in files_below(path) if _reader(p) is not None]
     if not paths:
         raise DataError(f"{path} holds no image or .wav files (readable types: {', '.join(sorted(READERS))})")
     labels = []
