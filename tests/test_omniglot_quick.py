@@ -81,7 +81,11 @@ def test_shifted_views(quick):
     bench = quick[0]
     x = np.zeros((1, 4, 4, 1), "float32")
     x[0, 1, 1, 0] = 1.0
-    views = bench.shifted_views(x, 5)
-    assert len(views) == 5 and views[0] is x
+    views = bench.shifted_views(x, 9)
+    assert len(views) == 9 and views[0] is x
     peaks = [tuple(np.argwhere(v[0, :, :, 0])[0]) for v in views]
-    assert peaks == [(1, 1), (1, 2), (1, 0), (2, 1), (0, 1)]
+    assert peaks == [(1, 1), (1, 2), (1, 0), (2, 1), (0, 1), (2, 2), (0, 0), (2, 0), (0, 2)]
+    # zero-filled, not wrapped: a pixel moved off the edge is gone
+    edge = np.zeros_like(x)
+    edge[0, 0, 3, 0] = 1.0
+    assert bench.shift(edge, 0, 1).sum() == 0 and bench.shift(edge, -1, 0).sum() == 0
