@@ -47,11 +47,16 @@ def test_train_throughput_quick_writes_complete_json(tmp_path):
     assert report["config"]["quick"] is True and report["variants"] == []
     for side in ("siamkit", "torch"):
         result = report[side]
-        for key in ("train_pairs_per_s", "train_pairs_per_s_median_step", "embed_images_per_s", "peak_rss_mib"):
+        for key in ("train_pairs_per_s", "train_pairs_per_s_median_step", "peak_rss_mib"):
             assert result[key] > 0, (side, key)
+        assert set(result["embed_images_per_s"]) == {"128", "256", "512", "1024"}, side
+        assert all(rate > 0 for rate in result["embed_images_per_s"].values()), side
         assert result["timed_steps"] == report["config"]["steps"], side
         assert result["data"] in ("mnist", "random")
-    assert report["siamkit"]["predict_images_per_s"] > 0
+    s, t = report["siamkit"]["embed_images_per_s"], report["torch"]["embed_images_per_s"]
+    assert all(rate > 0 for rate in report["siamkit"]["predict_images_per_s"].values())
+    assert report["ratios"]["embed"] == pytest.approx(max(s.values()) / max(t.values()))  # each side at its fastest
+    assert report["embed_ratio_by_batch"] == pytest.approx({b: s[b] / t[b] for b in s})
     assert report["siamkit"]["params"] == report["torch"]["params"] == 428_608  # the identical architecture
     assert report["sampler"]["pairs_per_s"] > 0
     assert set(report["ratios"]) == {"train", "train_median_step", "embed", "predict", "sampler_over_train"}
