@@ -50,7 +50,6 @@ DEFAULT_OUT = HERE / "results" / "train_throughput.json"
 
 IMAGE_SHAPE = (28, 28, 1)
 BATCH_SIZE = 128
-# Embedding is timed at each batch size on both sides; the target compares each side at its fastest.
 PREDICT_BATCH_SIZES = (128, 256, 512, 1024)
 EMBEDDING_DIM = 64
 MARGIN = 1.0
@@ -332,15 +331,15 @@ def _fastest(rates):
 def _table(report):
     s, t = report["siamkit"], report["torch"]
     r = report["ratios"]
+    (s_batch, s_embed), (t_batch, t_embed) = _fastest(s["embed_images_per_s"]), _fastest(t["embed_images_per_s"])
+    p_batch, p_embed = _fastest(s["predict_images_per_s"])
     rows = [
         ("train pairs/s", s["train_pairs_per_s"], t["train_pairs_per_s"], r["train"], TARGETS["train_ratio"]),
         ("train pairs/s (median step)", s["train_pairs_per_s_median_step"], t["train_pairs_per_s_median_step"],
          r["train_median_step"], TARGETS["train_ratio"]),
-        (f"embed images/s, fastest batch ({_fastest(s['embed_images_per_s'])[0]} / "
-         f"{_fastest(t['embed_images_per_s'])[0]})", _fastest(s["embed_images_per_s"])[1],
-         _fastest(t["embed_images_per_s"])[1], r["embed"], TARGETS["predict_ratio"]),
-        (f"  encoder.predict, fastest ({_fastest(s['predict_images_per_s'])[0]})",
-         _fastest(s["predict_images_per_s"])[1], _fastest(t["embed_images_per_s"])[1], r["predict"], None),
+        (f"embed images/s, fastest batch ({s_batch} / {t_batch})", s_embed, t_embed, r["embed"],
+         TARGETS["predict_ratio"]),
+        (f"  encoder.predict, fastest ({p_batch})", p_embed, t_embed, r["predict"], None),
         *((f"  model.embed at batch {b}", s["embed_images_per_s"][b], t["embed_images_per_s"][b],
            r_same, None) for b, r_same in report["embed_ratio_by_batch"].items()),
         ("peak RSS MiB", s["peak_rss_mib"], t["peak_rss_mib"], _ratio(s["peak_rss_mib"], t["peak_rss_mib"]), None),
