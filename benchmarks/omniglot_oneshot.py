@@ -12,8 +12,8 @@ are the validation set), then evaluates the saved run:
 - plus 5-way one-shot (2,000 episodes), MNIST 10-way one-shot transfer
   (2,000 episodes, no fine-tuning), the within-alphabet protocol on the
   validation alphabets, and the same protocols with test-time averaging of
-  embeddings over the image and its copies shifted by one pixel (1, 5 and 9
-  views, `--tta`). The validation alphabets decide which is the headline;
+  embeddings over the image and its copies shifted by 1/28 of its side (one
+  pixel at 28x28, two at 56x56; 1, 5 and 9 views, `--tta`). The validation alphabets decide which is the headline;
   the evaluation set decides nothing.
 
 Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
@@ -21,7 +21,7 @@ Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
 
 Usage:
 
-    python benchmarks/omniglot_oneshot.py                 # the full run (~58 min on 2 idle cores)
+    python benchmarks/omniglot_oneshot.py                 # the full run (~51 min on 2 cores)
     python benchmarks/omniglot_oneshot.py --quick         # CI: a few minutes
     python benchmarks/omniglot_oneshot.py --run-dir runs/omniglot/x   # evaluate a trained run
 """
@@ -79,8 +79,11 @@ def _parse_value(text):
         return text
 
 
-# One-pixel shifts (rows, columns): right, left, down, up, then the four diagonals.
+# Shift directions (rows, columns): right, left, down, up, then the four diagonals.
 SHIFTS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
+# Shifts are 1/28 of the image side: the same move of the character at every resolution
+# (at 56x56, 2-pixel shifts scored 87.99% on validation against 87.54% for 1-pixel ones, 5 views).
+SHIFT_FRACTION = 1 / 28
 
 
 def shift(x, rows, cols):
@@ -94,8 +97,9 @@ def shift(x, rows, cols):
 
 
 def shifted_views(x, views):
-    """`x` and `views - 1` copies shifted by one pixel (`SHIFTS`, in order)."""
-    return [x] + [shift(x, r, c) for r, c in SHIFTS[: views - 1]]
+    """`x` and `views - 1` copies shifted in the `SHIFTS` directions, in order, by 1/28 of the side."""
+    step = max(1, round(x.shape[1] * SHIFT_FRACTION))
+    return [x] + [shift(x, r * step, c * step) for r, c in SHIFTS[: views - 1]]
 
 
 def view_embeddings(run, x, views):
