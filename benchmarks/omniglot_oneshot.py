@@ -13,8 +13,8 @@ are the validation set), then evaluates the saved run:
   (2,000 episodes, no fine-tuning), the within-alphabet protocol on the
   validation alphabets, and the same protocols with test-time averaging of
   embeddings over the image and its copies shifted by 1/28 of its side (one
-  pixel at 28x28, two at 56x56; 1, 5 and 9 views, `--tta`). The validation alphabets decide which is the headline;
-  the evaluation set decides nothing.
+  pixel at 28x28, two at 56x56; 1, 5 and 9 views, `--tta`). The validation
+  alphabets decide which is the headline; the evaluation set decides nothing.
 
 Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
 `--quick` trains a few batches to check the pipeline, not the accuracy.
