@@ -34,6 +34,17 @@ def test_options_are_applied():
     assert len(enc.losses) > 0, "weight decay adds regularization losses"
 
 
+def test_cnn_pool_first_normalises_pooled_maps():
+    after = encoders.cnn((16, 16, 1), embedding_dim=8, filters=(4, 8), dense_units=(), batch_norm=True)
+    first = encoders.cnn((16, 16, 1), embedding_dim=8, filters=(4, 8), dense_units=(), batch_norm=True, pool_first=True)
+    assert after.count_params() == first.count_params(), "the same weights, only the order of the layers differs"
+    assert first.get_layer("block0_bn").input.shape[1:3] == (8, 8)
+    assert after.get_layer("block0_bn").input.shape[1:3] == (16, 16)
+    assert first.output_shape == after.output_shape == (None, 8)
+    order = [layer.name for layer in first.layers]
+    assert order.index("block0_pool") < order.index("block0_bn") < order.index("block0_relu")
+
+
 def test_resnet_depth_and_width():
     small = encoders.resnet((16, 16, 1), depth=(1, 1), width=8)
     big = encoders.resnet((16, 16, 1), depth=(2, 2, 2), width=16)

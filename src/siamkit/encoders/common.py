@@ -54,8 +54,8 @@ def embedding_head(x, embedding_dim, *, l2_normalize, batch_norm, dropout, weigh
     return x
 
 
-def conv_block(x, filters, kernel_size, *, batch_norm, weight_decay, padding, pool, name):
-    """Conv2D -> (BatchNorm) -> ReLU -> (MaxPool 2x2)."""
+def conv_block(x, filters, kernel_size, *, batch_norm, weight_decay, padding, pool, name, pool_first=False):
+    """Conv2D -> (BatchNorm) -> ReLU -> (MaxPool 2x2), or with `pool_first` Conv2D -> MaxPool -> (BatchNorm) -> ReLU."""
     x = layers.Conv2D(
         filters,
         kernel_size,
@@ -64,9 +64,11 @@ def conv_block(x, filters, kernel_size, *, batch_norm, weight_decay, padding, po
         kernel_regularizer=regularizer(weight_decay),
         name=f"{name}_conv",
     )(x)
+    if pool and pool_first:
+        x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     if batch_norm:
         x = layers.BatchNormalization(name=f"{name}_bn")(x)
     x = layers.Activation("relu", name=f"{name}_relu")(x)
-    if pool:
+    if pool and not pool_first:
         x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     return x
