@@ -13,7 +13,7 @@ are the validation set), then evaluates the saved run:
   (2,000 episodes, no fine-tuning), the within-alphabet protocol on the
   validation alphabets, and the same protocols with test-time averaging of
   embeddings over the image and its copies shifted by 1/28 of its side (one
-  pixel at 28x28, two at 56x56; 1, 5 and 9 views, `--tta`). The validation
+  pixel at 28x28, three at 84x84; 1, 5 and 9 views, `--tta`). The validation
   alphabets decide which is the headline; the evaluation set decides nothing.
 
 Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
@@ -52,7 +52,9 @@ QUICK = {
     "epochs": 2,
     "batches_per_epoch": 5,
     "classes_per_batch": 16,
-    "encoder_options": {"filters": [16, 16, 16, 16], "dense_units": [], "batch_norm": True, "l2_normalize": False},
+    "encoder_options": {
+        "filters": [16, 16, 16, 16], "dense_units": [], "batch_norm": True, "l2_normalize": False, "pool_first": True,
+    },
     "eval_pairs": 2000,
 }
 QUICK_VIEWS, QUICK_MNIST = 2, 2000
