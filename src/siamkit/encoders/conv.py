@@ -62,7 +62,7 @@ def cnn(
     pool_first=False,
     name="cnn",
 ):
-    """A small conv net for small images (8x8 to ~64x64).
+    """A small conv net for small images (8x8 to ~105x105).
 
     Each entry of `filters` is a 3x3 "same" convolution, ReLU and 2x2
     max-pooling; then Dense layers and the embedding projection. The default
