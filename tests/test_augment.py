@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from siamkit.data.augment import Augment, from_config
+from siamkit.data.augment import Augment, from_config, thicken
 from siamkit.errors import ConfigError, DataError
 
 ndimage = pytest.importorskip("scipy.ndimage")
@@ -109,7 +109,9 @@ def test_deterministic_under_a_seed():
 
 
 def test_config_round_trip_through_json():
-    aug = Augment(rotation=5, crop=0.8, probability={"crop": 1.0}, flip_vertical=True, fill_mode="nearest")
+    aug = Augment(
+        rotation=5, crop=0.8, stroke=0.1, probability={"crop": 1.0}, flip_vertical=True, fill_mode="nearest"
+    )
     again = Augment.from_config(json.loads(json.dumps(aug.get_config())))
     assert again == aug
     batch = _batch()
@@ -136,12 +138,36 @@ def test_from_config():
         ({"crop": 0}, "crop"),
         ({"probability": 2}, "probabilities"),
         ({"probability": {"spin": 1}}, "unknown part"),
+        ({"stroke": 0.5}, "stroke"),
         ({"fill_mode": "wrap"}, "fill_mode"),
     ],
 )
 def test_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         Augment(**kwargs)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 5])
+def test_thicken_is_a_square_max_filter(radius):
+    batch = _batch(n=3, h=9, w=11, c=2)
+    expected = ndimage.maximum_filter(batch, size=(1, 2 * radius + 1, 2 * radius + 1, 1), mode="nearest")
+    np.testing.assert_array_equal(thicken(batch, radius), expected)
+
+
+def test_stroke_thickens_lines_and_leaves_the_affine_draws_alone():
+    line = np.zeros((64, 28, 28, 1), "float32")
+    line[:, 13, 4:24] = 1.0  # a 1-pixel stroke
+    plain = Augment.koch()(line, np.random.default_rng(4))
+    thick = Augment.koch(stroke=2 / 28)(line, np.random.default_rng(4))
+    grown = thick.sum(axis=(1, 2, 3)) - plain.sum(axis=(1, 2, 3))
+    assert (grown >= -1e-4).all()  # dilation never removes ink
+    assert 0.2 < np.mean(grown > 1) < 0.6  # half the images drawn, a third of those with r = 0
+    # those thickened are the plain image max-filtered by r = 1 or 2: never wider than 2 * 2 + 1 rows
+    for i in np.flatnonzero(grown > 1):
+        assert any(np.allclose(thick[i], thicken(plain[i : i + 1], r)[0]) for r in (1, 2))
+    # stroke = 0 draws nothing extra, so earlier recipes augment exactly as before
+    np.testing.assert_array_equal(Augment.koch(stroke=0.0)(line, np.random.default_rng(4)), plain)
+    assert Augment.koch(stroke=0.1, probability={"stroke": 0.0})(line, np.random.default_rng(4)).sum() == plain.sum()
 
 
 def test_rejects_non_batches():

@@ -4,7 +4,8 @@ Koch, Zemel & Salakhutdinov (2015) trained their Omniglot Siamese network on
 images distorted by a random affine map: rotation in [-10, 10] degrees, shear
 in [-0.3, 0.3], scale in [0.8, 1.2] and translation of up to 2 pixels, each
 part switched on with probability 0.5. `Augment` does that, plus optional
-flips and crops, as one bilinear resampling per image. It works on NumPy
+flips and crops, as one bilinear resampling per image, and can thicken
+strokes (pens differ in width).  It works on NumPy
 arrays, so it runs inside the samplers on every Keras backend, and draws
 everything from the `rng` it is given, so a seed fixes the result.
 
@@ -24,6 +25,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, check_choice
 
 TRANSFORMS = ("rotation", "shear", "scale", "translation", "crop")
+PARTS = (*TRANSFORMS, "stroke")
 FILL_MODES = ("constant", "nearest")
 
 
@@ -38,9 +40,14 @@ class Augment:
         translation: largest shift as a fraction of the image's side.
         crop: None, or the smallest crop as a fraction of each side; a crop
             of side in [crop, 1] at a random place is resized to the full image.
+        stroke: largest thickening of bright strokes on a dark ground, as a
+            fraction of the side: after the affine map, an image's strokes
+            grow by `r` pixels on every side (a `2r + 1` square max filter),
+            `r` uniform in `0 .. round(stroke * side)`. 0 (the default)
+            draws nothing, so it leaves the other parts' draws as they were.
         probability: chance that each part (rotation, shear, scale,
-            translation, crop) is applied to an image: one number for all, or
-            a dict by part (parts left out get 0.5).
+            translation, crop, stroke) is applied to an image: one number for
+            all, or a dict by part (parts left out get 0.5).
         flip_horizontal, flip_vertical: mirror half of the images.
         fill_mode: `"constant"` (pixels from outside the image are
             `fill_value`) or `"nearest"` (the nearest edge pixel).
@@ -55,6 +62,7 @@ class Augment:
         scale=0.0,
         translation=0.0,
         crop=None,
+        stroke=0.0,
         probability=0.5,
         flip_horizontal=False,
         flip_vertical=False,
@@ -67,23 +75,25 @@ class Augment:
             ("shear", shear, 10),
             ("scale", scale, 0.99),
             ("translation", translation, 1),
+            ("stroke", stroke, 0.25),
         ):
             if not 0 <= float(value) <= high:
                 raise ConfigError(f"augment {name} must be in [0, {high}], got {value!r}")
         if crop is not None and not 0 < float(crop) <= 1:
             raise ConfigError(f"augment crop must be in (0, 1] (smallest side fraction kept), got {crop!r}")
         if isinstance(probability, dict):
-            unknown = sorted(set(probability) - set(TRANSFORMS))
+            unknown = sorted(set(probability) - set(PARTS))
             if unknown:
-                raise ConfigError(f"augment probability has unknown part(s) {unknown}; parts are {list(TRANSFORMS)}")
-            probs = {t: float(probability.get(t, 0.5)) for t in TRANSFORMS}
+                raise ConfigError(f"augment probability has unknown part(s) {unknown}; parts are {list(PARTS)}")
+            probs = {t: float(probability.get(t, 0.5)) for t in PARTS}
         else:
-            probs = dict.fromkeys(TRANSFORMS, float(probability))
+            probs = dict.fromkeys(PARTS, float(probability))
         if not all(0 <= p <= 1 for p in probs.values()):
             raise ConfigError(f"augment probabilities must be in [0, 1], got {probability!r}")
         self.rotation, self.shear, self.scale = float(rotation), float(shear), float(scale)
         self.translation = float(translation)
         self.crop = None if crop is None else float(crop)
+        self.stroke = float(stroke)
         self.probability = probs
         self.flip_horizontal, self.flip_vertical = bool(flip_horizontal), bool(flip_vertical)
         self.fill_mode = check_choice("augment fill_mode", fill_mode, FILL_MODES)
@@ -105,6 +115,7 @@ class Augment:
             "scale": self.scale,
             "translation": self.translation,
             "crop": self.crop,
+            "stroke": self.stroke,
             "probability": dict(self.probability),
             "flip_horizontal": self.flip_horizontal,
             "flip_vertical": self.flip_vertical,
@@ -168,6 +179,11 @@ class Augment:
         out = batch.copy()
         if changed.any():
             out[changed] = self._warp(batch[changed], a[changed], t[changed])
+        if self.stroke > 0:
+            on = rng.random(n) < self.probability["stroke"]
+            radius = rng.integers(0, round(self.stroke * min(h, w)) + 1, n) * on
+            for r in np.unique(radius[radius > 0]):
+                out[radius == r] = thicken(out[radius == r], int(r))
         return out
 
     def _warp(self, batch, a, t):
@@ -194,6 +210,22 @@ class Augment:
         top = at(i00) * (1 - fx) + at(i00 + dx) * fx
         bottom = at(i00 + dy) * (1 - fx) + at(i00 + dy + dx) * fx
         return (top * (1 - fy) + bottom * fy).reshape(n, h, w, c)
+
+
+def thicken(batch, radius):
+    """Grey dilation of `batch` `(n, h, w, c)` by a `2 * radius + 1` square: bright strokes grow."""
+    out = batch
+    for axis in (1, 2):  # a square max filter is a max along rows, then along columns
+        grown = out.copy()
+        size = out.shape[axis]
+        for k in range(1, min(radius, size - 1) + 1):
+            ahead = [slice(None)] * 4
+            behind = [slice(None)] * 4
+            ahead[axis], behind[axis] = slice(k, None), slice(None, size - k)
+            np.maximum(grown[tuple(behind)], out[tuple(ahead)], out=grown[tuple(behind)])
+            np.maximum(grown[tuple(ahead)], out[tuple(behind)], out=grown[tuple(ahead)])
+        out = grown
+    return out
 
 
 def from_config(spec, seed=None):
