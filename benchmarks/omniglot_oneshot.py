@@ -23,7 +23,7 @@ Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
 
 Usage:
 
-    python benchmarks/omniglot_oneshot.py                 # the full run (~50 min on 2 cores)
+    python benchmarks/omniglot_oneshot.py                 # the full run (~53 min on 2 cores)
     python benchmarks/omniglot_oneshot.py --quick         # CI: about a minute
     python benchmarks/omniglot_oneshot.py --run-dir runs/omniglot/x   # evaluate a trained run
 """
