@@ -5,9 +5,9 @@ images distorted by a random affine map: rotation in [-10, 10] degrees, shear
 in [-0.3, 0.3], scale in [0.8, 1.2] and translation of up to 2 pixels, each
 part switched on with probability 0.5. `Augment` does that, plus optional
 flips and crops, as one bilinear resampling per image, and can thicken
-strokes (pens differ in width).  It works on NumPy
-arrays, so it runs inside the samplers on every Keras backend, and draws
-everything from the `rng` it is given, so a seed fixes the result.
+strokes (pens differ in width). It works on NumPy arrays, so it runs inside
+the samplers on every Keras backend, and draws everything from the `rng` it
+is given, so a seed fixes the result.
 
 Example:
 
