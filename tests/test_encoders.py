@@ -68,3 +68,32 @@ def test_missing_weights_file_is_an_error(tmp_path):
 def test_unknown_encoder_lists_choices():
     with pytest.raises(ConfigError, match="valid choices are: 'mlp', 'cnn', 'koch'"):
         encoders.build("transformer", (8, 8, 1))
+
+
+@pytest.mark.backend
+def test_ensemble_concatenates_members_and_survives_safe_loading(tmp_path):
+    a = encoders.build("cnn", (8, 8, 1), embedding_dim=4, name="a")
+    b = encoders.build("mlp", (8, 8, 1), embedding_dim=6, name="b")
+    both = encoders.ensemble([a, b])
+    x = np.random.default_rng(3).random((5, 8, 8, 1)).astype("float32")
+    z = both.predict(x, verbose=0)
+    np.testing.assert_allclose(z, np.hstack([a.predict(x, verbose=0), b.predict(x, verbose=0)]), rtol=1e-6)
+    # squared Euclidean distances of the ensemble are the members' summed
+    d = lambda e: ((e[:, None] - e[None]) ** 2).sum(-1)  # noqa: E731
+    np.testing.assert_allclose(d(z), d(z[:, :4]) + d(z[:, 4:]), rtol=1e-5, atol=1e-6)
+    path = str(tmp_path / "ensemble.keras")
+    both.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path, safe_mode=True).predict(x, verbose=0), z, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        (lambda: [encoders.mlp((8,), name="a")], "at least 2 encoders, got 1"),
+        (lambda: [encoders.mlp((8,), name="a"), encoders.mlp((9,), name="b")], "share one input shape"),
+        (lambda: [encoders.mlp((8,)), encoders.mlp((8,))], "distinct names, got \\['mlp', 'mlp'\\]"),
+    ],
+)
+def test_ensemble_refuses_members_that_do_not_fit(members, message):
+    with pytest.raises(ConfigError, match=message):
+        encoders.ensemble(members())

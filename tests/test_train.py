@@ -83,6 +83,43 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
         train(config, verbose=0)
 
 
+class _InterruptSecondMember(keras.callbacks.Callback):
+    """Stops the run in member 1's second epoch (member 0 trains with seed 0, member 1 with seed 1)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1 and self.model.name.endswith("member1"):
+            raise KeyboardInterrupt
+
+
+def test_ensemble_concatenates_members_and_resumes_after_the_finished_one(tmp_path, monkeypatch):
+    out = str(tmp_path / "ensemble")
+    config = {**QUICK, "encoder": "mlp", "epochs": 3, "ensemble": 2, "out": out}
+    original = keras.callbacks.TerminateOnNaN
+    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _InterruptSecondMember)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0)
+    member0 = os.path.join(out, "members", "0", "encoder.keras")
+    assert os.path.isfile(member0) and os.path.isdir(os.path.join(out, "members", "1", "backup"))
+    finished = keras.saving.load_model(member0, safe_mode=True, compile=False)
+    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", original)
+    run, metrics = train(config, verbose=0)
+
+    assert not os.path.exists(os.path.join(out, "members")) and not os.path.exists(os.path.join(out, "backup"))
+    encoder = run.model.encoder
+    assert encoder.output_shape == (None, 16) and np.isfinite(metrics["test_roc_auc"])
+    x = np.random.default_rng(2).random((6, 8, 8, 1)).astype("float32")
+    parts = [encoder.get_layer(f"mlp_member{k}").predict(x, verbose=0) for k in range(2)]
+    np.testing.assert_allclose(run.embed(x), np.hstack(parts), rtol=1e-6)
+    np.testing.assert_allclose(parts[0], finished.predict(x, verbose=0), rtol=1e-6)  # member 0 was not retrained
+    assert not np.allclose(parts[0], parts[1], atol=1e-3), "members start from different seeds"
+    with open(run.file("history.csv")) as f:
+        rows = [(int(r["member"]), int(r["epoch"])) for r in csv.DictReader(f)]
+    assert rows == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    # Member 0 of an ensemble is the single-encoder run of the same seed.
+    single, _ = train({**config, "ensemble": 1, "out": str(tmp_path / "single")}, verbose=0)
+    np.testing.assert_allclose(single.embed(x), parts[0], rtol=1e-4, atol=1e-5)
+
+
 def test_config_file_and_flag_precedence(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('encoder = "mlp"\nepochs = 3\nmargin = 0.5\n[encoder_options]\nhidden_units = [32]\n')
@@ -102,6 +139,8 @@ def test_config_file_and_flag_precedence(tmp_path):
         ({"epochs": 0}, "epochs must be a positive number"),
         ({"val_fraction": 1.5}, "val_fraction must be in"),
         ({"loss": "contrastive", "batch_groups": "alphabet"}, "batch_groups shapes P x K batches"),
+        ({"loss": "bce", "head": "l1", "ensemble": 2}, "which head 'l1' cannot score"),
+        ({"ensemble": 0}, "ensemble must be a positive number"),
     ],
 )
 def test_inconsistent_options_are_refused(overrides, message):

@@ -29,6 +29,7 @@ _OPTIONS = (
     ("--optimizer", str, "adam, adamw, sgd or rmsprop"),
     ("--pairs-per-epoch", int, "pairs drawn per epoch (default: 2 x training images)"),
     ("--seed", int, "seed of every random source"),
+    ("--ensemble", int, "train N encoders in turn (seeds seed..seed+N-1) and concatenate their embeddings"),
     ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),
 )
 

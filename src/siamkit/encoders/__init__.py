@@ -2,7 +2,8 @@
 embedding of `embedding_dim`.
 
 `build(name, input_shape, ...)` picks one by name; any user-built
-`keras.Model` works wherever an encoder is expected.
+`keras.Model` works wherever an encoder is expected. `ensemble(members)`
+makes one encoder of several trained ones.
 
 Example:
 
@@ -17,6 +18,7 @@ import functools
 from ..errors import check_choice
 from .applications import BACKBONES, application
 from .conv import alexnet, cnn, koch, vgg
+from .ensemble import ensemble
 from .mlp import mlp
 from .resnet import resnet
 
@@ -31,7 +33,7 @@ ENCODERS = {
 }
 
 
-def build(name, input_shape, **options):
+def build(name, input_shape, /, **options):
     """Build an encoder by name.
 
     Args:
@@ -39,11 +41,14 @@ def build(name, input_shape, **options):
             `vgg`, or a `keras.applications` backbone such as `resnet50`).
         input_shape: shape of one input sample.
         **options: the factory's keyword arguments (`embedding_dim`,
-            `l2_normalize`, `batch_norm`, `dropout`, `weight_decay`, ...).
+            `l2_normalize`, `batch_norm`, `dropout`, `weight_decay`, ...,
+            and `name`, the model's own name).
     """
     key = name.lower().replace("_", "").replace("-", "")
     check_choice("encoder", key, list(ENCODERS))
     return ENCODERS[key](input_shape=input_shape, **options)
 
 
-__all__ = ["ENCODERS", "BACKBONES", "build", "mlp", "cnn", "koch", "resnet", "alexnet", "vgg", "application"]
+__all__ = [
+    "ENCODERS", "BACKBONES", "build", "mlp", "cnn", "koch", "resnet", "alexnet", "vgg", "application", "ensemble",
+]

@@ -53,6 +53,7 @@ DEFAULTS = {
     "samples_per_class": 4,
     "batches_per_epoch": None,  # P x K batches per epoch (default: training images // (P * K))
     "batch_groups": None,  # a `meta` key (e.g. "alphabet"): P x K batches take their classes group by group
+    "ensemble": 1,  # N > 1: N encoders trained in turn (seeds seed..seed+N-1), embeddings concatenated
     # optimisation
     "optimizer": "adam",
     "learning_rate": 1e-3,
@@ -131,7 +132,7 @@ def validate(config):
 
     for key, choices in _choices().items():
         check_choice(key, config[key], choices)
-    for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs"):
+    for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs", "ensemble"):
         _positive(config, key)
     if config["classes_per_batch"] is not None:
         _positive(config, "classes_per_batch")
@@ -158,6 +159,11 @@ def validate(config):
         raise ConfigError(f"loss {config['loss']!r} trains distances: use --head distance (or --loss bce)")
     if config["loss"] in losses.DISTANCE_LOSSES and config["distance"] == "dot":
         raise ConfigError(f"loss {config['loss']!r} needs a distance, not the similarity 'dot'")
+    if config["ensemble"] > 1 and config["head"] != "distance":
+        raise ConfigError(
+            f"ensemble = {config['ensemble']} concatenates the members' embeddings, which head "
+            f"{config['head']!r} cannot score: use --head distance or ensemble = 1"
+        )
     if not isinstance(config["encoder_options"], dict):
         raise ConfigError(f"encoder_options must be a table of encoder arguments, got {config['encoder_options']!r}")
     return config

@@ -5,6 +5,8 @@ weights and optimizer state of the last finished epoch in `RUN_DIR/backup`,
 and training the same config into the same `--out` picks up from there.
 """
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -31,6 +33,9 @@ from .feed import fit_sampler
 from .inputs import load_inputs
 
 BACKUP_DIR = "backup"
+# An ensemble trains its members in RUN_DIR/members/K/ and keeps each finished one there as encoder.keras.
+MEMBERS_DIR = "members"
+MEMBER_FILE = "encoder.keras"
 # Options that may differ between an interrupted run and its resumption.
 _RESUMABLE_KEYS = ("out", "epochs")
 
@@ -49,9 +54,9 @@ def _new_run_dir(out):
 
 def _resuming(run_dir, config):
     """True when `run_dir` holds an interrupted run of the same config."""
-    backup = os.path.join(run_dir, BACKUP_DIR)
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
-    if not (os.path.isdir(backup) and os.path.isfile(config_path)):
+    started = any(os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, MEMBERS_DIR))
+    if not (started and os.path.isfile(config_path)):
         return False
     with open(config_path, encoding="utf-8") as f:
         saved = json.load(f)
@@ -103,8 +108,8 @@ def split_indices(dataset, config):
     return train_idx, val_idx, test_idx
 
 
-def build_encoder(config, input_shape):
-    options = {"embedding_dim": config["embedding_dim"], **config["encoder_options"]}
+def build_encoder(config, input_shape, **extra):
+    options = {"embedding_dim": config["embedding_dim"], **config["encoder_options"], **extra}
     try:
         return encoders.build(config["encoder"], input_shape, **options)
     except TypeError as err:  # an encoder_options key the factory does not take
@@ -236,6 +241,11 @@ def train(config=None, verbose="auto"):
     come from held-out images of the training classes. Labelled pairs (a pair
     CSV) are split at random into train, validation and test pairs.
 
+    With `ensemble = N > 1`, N encoders are trained one after another on the
+    same split, member k with seed `seed + k` (initial weights, batches,
+    augmentation) for `epochs` each, and the saved model's encoder is
+    `siamkit.encoders.ensemble` of them: their embeddings concatenated.
+
     Args:
         config: options (see `siamkit.training.config.DEFAULTS`); missing
             keys take their defaults.
@@ -260,7 +270,10 @@ def train(config=None, verbose="auto"):
     if isinstance(loaded, Pairs):
         train_pairs, val_pairs, test_pairs = split_pairs(loaded, config)
         sample = train_pairs.first[:1]
-        train_data, val_data = _pairs_data(config, train_pairs, val_pairs)
+
+        def member_data(member_config):
+            return _pairs_data(member_config, train_pairs, val_pairs)
+
     else:
         x, y = loaded.x, loaded.y
         if config["holdout_classes"] is None and not (config["data"] or config["dataset"] not in (None, "digits")):
@@ -269,40 +282,31 @@ def train(config=None, verbose="auto"):
         config["train_classes"] = np.unique(y[train_idx]).tolist()
         config["test_classes"] = np.unique(y[test_idx]).tolist()
         sample = x[:1]
-        train_data, val_data = _class_data(
-            config, x, y, train_idx, val_idx, meta_field(loaded, config, "batch_groups")
-        )
+        groups = meta_field(loaded, config, "batch_groups")
+
+        def member_data(member_config):
+            return _class_data(member_config, x, y, train_idx, val_idx, groups)
+
     resume = _resuming(run_dir, config)
     config["input_shape"] = list(sample.shape[1:])
-
-    encoder = build_encoder(config, tuple(sample.shape[1:]))
-    model = models.SiameseNetwork(encoder, build_head(config))
-    model([sample, sample])  # build, so BackupAndRestore can restore weights
-    config["higher_is_similar"] = model.higher_is_similar
+    config["higher_is_similar"] = build_head(config).higher_is_similar
     config["keras_backend"] = keras.backend.backend()
     if not resume:
         _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
 
-    fit_model = encoder if config["loss"] in losses.BATCH_LOSSES else model
-    fit_model.compile(
-        optimizer=build_optimizer(config, len(train_data)),
-        loss=build_loss(config),
-        metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
-    )
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, runs.HISTORY_FILE), append=resume),
-        keras.callbacks.TerminateOnNaN(),
-    ]
     started = time.perf_counter()
-    fit_sampler(
-        fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
-        validation_batch_size=config["batch_size"],
-    )
+    members = [_train_member(config, k, member_data, sample, resume, verbose) for k in range(config["ensemble"])]
     train_seconds = time.perf_counter() - started
+    if len(members) == 1:
+        model = members[0]
+    else:  # distance heads only (the config checks it): nothing of the members' heads is lost
+        model = models.SiameseNetwork(encoders.ensemble([m.encoder for m in members]), build_head(config))
+        model([sample, sample])
+        _join_histories(run_dir, len(members))
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
-    shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
+    for leftover in (BACKUP_DIR, MEMBERS_DIR):
+        shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
         report = heldout.evaluate_pairs(run, val_pairs, test_pairs)
@@ -311,3 +315,60 @@ def train(config=None, verbose="auto"):
     metrics = {**heldout.summary(report), "train_seconds": round(train_seconds, 2)}
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
     return run, metrics
+
+
+def _member_dir(config, k):
+    """Where member `k` keeps its backup and log: the run directory itself when there is one member."""
+    return config["out"] if config["ensemble"] == 1 else os.path.join(config["out"], MEMBERS_DIR, str(k))
+
+
+def _train_member(config, k, member_data, sample, resume, verbose):
+    """Train member `k` of the run (seed `seed + k`) and return its `SiameseNetwork`; a finished one is loaded."""
+    member_dir = _member_dir(config, k)
+    finished = os.path.join(member_dir, MEMBER_FILE)
+    if os.path.isfile(finished):  # trained before an interruption
+        encoder = keras.saving.load_model(finished, safe_mode=True, compile=False)
+        return models.SiameseNetwork(encoder, build_head(config))
+    os.makedirs(member_dir, exist_ok=True)
+    if k:
+        config = {**config, "seed": config["seed"] + k}
+        keras.utils.set_random_seed(config["seed"])
+    train_data, val_data = member_data(config)
+    name = {} if config["ensemble"] == 1 else {"name": f"{config['encoder']}_member{k}"}
+    encoder = build_encoder(config, tuple(sample.shape[1:]), **name)
+    model = models.SiameseNetwork(encoder, build_head(config))
+    model([sample, sample])  # build, so BackupAndRestore can restore weights
+
+    fit_model = encoder if config["loss"] in losses.BATCH_LOSSES else model
+    fit_model.compile(
+        optimizer=build_optimizer(config, len(train_data)),
+        loss=build_loss(config),
+        metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
+    )
+    history = os.path.join(member_dir, runs.HISTORY_FILE)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(member_dir, BACKUP_DIR)),
+        keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    fit_sampler(
+        fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
+        validation_batch_size=config["batch_size"],
+    )
+    if config["ensemble"] > 1:
+        _io.save_model(encoder, finished)
+        shutil.rmtree(os.path.join(member_dir, BACKUP_DIR), ignore_errors=True)
+    return model
+
+
+def _join_histories(run_dir, count):
+    """The members' logs as one `history.csv`, with a first column `member`."""
+    rows = []
+    for k in range(count):
+        with open(os.path.join(run_dir, MEMBERS_DIR, str(k), runs.HISTORY_FILE), newline="", encoding="utf-8") as f:
+            rows += [{"member": k, **row} for row in csv.DictReader(f)]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, list(dict.fromkeys(key for row in rows for key in row)), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _io.write_text(os.path.join(run_dir, runs.HISTORY_FILE), text.getvalue())
