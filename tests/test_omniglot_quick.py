@@ -63,6 +63,8 @@ def test_results_hold_every_protocol_and_match_siamkit_evaluate(quick):
     )
     assert plain["across_20way"]["accuracy"] == pytest.approx(cli["20-way 1-shot"]["accuracy"], abs=1e-9)
     assert results["train_seconds"] > 0 and results["quick"] is True
+    cpu = results["hardware"]["cpu"]  # the step time depends on the vector extensions
+    assert set(cpu) <= {"model", "avx"} and all(flag.startswith("avx") for flag in cpu.get("avx", []))
     assert results["headline_views"] in (1, 2)
 
 
