@@ -75,6 +75,11 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", original)
     with pytest.raises(ConfigError, match="different options \\['learning_rate'\\]"):
         train({**config, "learning_rate": 0.1}, verbose=0)
+    with open(os.path.join(out, "config.json")) as f:
+        saved = json.load(f)
+    del saved["ensemble"]  # a run interrupted before the option existed resumes with its default
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(saved, f)
     train(config, verbose=0)
     with open(os.path.join(out, "history.csv")) as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]

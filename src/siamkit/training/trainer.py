@@ -2,7 +2,10 @@
 
 An interrupted run resumes: `keras.callbacks.BackupAndRestore` keeps the
 weights and optimizer state of the last finished epoch in `RUN_DIR/backup`,
-and training the same config into the same `--out` picks up from there.
+and training the same config into the same `--out` picks up from there. An
+ensemble (`ensemble = N`) keeps each member's backup in `RUN_DIR/members/K/`
+and each finished member there too, so it resumes inside the member it was
+training.
 """
 
 import csv
@@ -26,7 +29,7 @@ from ..data import (
 )
 from ..data.splits import class_disjoint_split
 from ..errors import ConfigError, DataError
-from .config import resolve
+from .config import DEFAULTS, resolve
 from ..datasets import Pairs
 from . import heldout
 from .feed import fit_sampler
@@ -60,7 +63,8 @@ def _resuming(run_dir, config):
         return False
     with open(config_path, encoding="utf-8") as f:
         saved = json.load(f)
-    changed = sorted(k for k in config if k not in _RESUMABLE_KEYS and saved.get(k) != config[k])
+    # An option newer than the saved config had its default value then.
+    changed = sorted(k for k in config if k not in _RESUMABLE_KEYS and saved.get(k, DEFAULTS.get(k)) != config[k])
     if changed:
         raise ConfigError(
             f"{run_dir!r} holds an interrupted run with different options {changed}; "
