@@ -269,10 +269,10 @@ def _cpu():
     """
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+            first_cpu = f.read().split("\n\n")[0].splitlines()
     except OSError:
         return {}
-    info = {k.strip(): v.strip() for k, v in info.items()}
+    info = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in first_cpu if ":" in line)}
     return {
         "model": info.get("model name"),
         "avx": sorted(flag for flag in info.get("flags", "").split() if flag.startswith("avx")),

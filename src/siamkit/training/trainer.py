@@ -329,8 +329,8 @@ def _member_dir(config, k):
 def _train_member(config, k, member_data, sample, resume, verbose):
     """Train member `k` of the run (seed `seed + k`) and return its `SiameseNetwork`; a finished one is loaded."""
     member_dir = _member_dir(config, k)
-    finished = os.path.join(member_dir, MEMBER_FILE)
-    if os.path.isfile(finished):  # trained before an interruption
+    finished = os.path.join(member_dir, MEMBER_FILE) if config["ensemble"] > 1 else None
+    if finished and os.path.isfile(finished):  # trained before an interruption
         encoder = keras.saving.load_model(finished, safe_mode=True, compile=False)
         return models.SiameseNetwork(encoder, build_head(config))
     os.makedirs(member_dir, exist_ok=True)
@@ -359,7 +359,7 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
         validation_batch_size=config["batch_size"],
     )
-    if config["ensemble"] > 1:
+    if finished:
         _io.save_model(encoder, finished)
         shutil.rmtree(os.path.join(member_dir, BACKUP_DIR), ignore_errors=True)
     return model
