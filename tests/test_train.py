@@ -42,6 +42,7 @@ def test_run_reloads_with_identical_embeddings(trained_run):
         {"loss": "contrastive", "encoder": "mlp"},
         {"loss": "triplet", "mining": "hard", "encoder": "mlp", "classes_per_batch": 7},
         {"loss": "bce", "head": "l1", "encoder": "cnn"},
+        {"loss": "prototypical", "margin": 0.3, "encoder": "mlp", "classes_per_batch": 7},
     ],
 )
 def test_each_objective_trains_saves_and_reloads(tmp_path, options):
@@ -146,6 +147,8 @@ def test_config_file_and_flag_precedence(tmp_path):
         ({"loss": "contrastive", "batch_groups": "alphabet"}, "batch_groups shapes P x K batches"),
         ({"loss": "bce", "head": "l1", "ensemble": 2}, "which head 'l1' cannot score"),
         ({"ensemble": 0}, "ensemble must be a positive number"),
+        ({"loss": "contrastive", "margin": 0}, "margin must be a positive number"),
+        ({"loss": "prototypical", "margin": -0.5}, "margin of the prototypical loss must be zero or positive"),
     ],
 )
 def test_inconsistent_options_are_refused(overrides, message):
@@ -267,3 +270,11 @@ def test_cli_heldout_speakers_flag(tmp_path, monkeypatch, capsys):
     assert seen["heldout_speakers"] is True and seen["test_speeds"] == [0.9, 1.0, 1.1]
     assert main(["train", "--heldout-speakers", "--out", str(tmp_path / "single")]) == 2
     assert "--heldout-speakers needs a two-tower" in capsys.readouterr().err
+
+
+def test_prototypical_margin_defaults_to_zero_and_reaches_the_loss():
+    from siamkit.training.trainer import build_loss
+
+    assert build_loss(resolve(overrides={"loss": "prototypical"})).margin == 0.0
+    assert build_loss(resolve(overrides={"loss": "prototypical", "margin": 0.4})).margin == 0.4
+    assert build_loss(resolve(overrides={"loss": "triplet"})).margin == 0.2

@@ -21,7 +21,7 @@ _OPTIONS = (
     ("--loss", str, "contrastive, triplet or bce"),
     ("--distance", str, "euclidean, sqeuclidean, manhattan, cosine or dot"),
     ("--embedding-dim", int, "size of the embedding"),
-    ("--margin", float, "margin of the contrastive or triplet loss"),
+    ("--margin", float, "margin of the contrastive, triplet or prototypical loss"),
     ("--mining", str, "triplet mining: all, hard, semi-hard or easy"),
     ("--epochs", int, "training epochs"),
     ("--batch-size", int, "pairs per batch"),

@@ -29,6 +29,12 @@ class PrototypicalLoss(keras.losses.Loss):
             Snell et al. use `"sqeuclidean"`.
         temperature: logits are `-distance / temperature`; lower it for
             unit-length embeddings, whose distances are small.
+        margin: added to each query's distance to its own prototype inside
+            the softmax, so that it must be `margin` closer to its own class
+            than to the others to cost as little as before (an additive
+            margin, as CosFace's on cosines: with unit-length embeddings
+            and `"sqeuclidean"`, a cosine margin m is a margin of 2m).
+            Default 0, Snell et al.'s loss.
 
     Example:
 
@@ -38,12 +44,15 @@ class PrototypicalLoss(keras.losses.Loss):
     0.0
     """
 
-    def __init__(self, distance="sqeuclidean", temperature=1.0, name="prototypical_loss", **kwargs):
+    def __init__(self, distance="sqeuclidean", temperature=1.0, margin=0.0, name="prototypical_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.distance = require_distance(distance, "PrototypicalLoss")
         if not float(temperature) > 0:
             raise ConfigError(f"PrototypicalLoss temperature must be positive, got {temperature!r}")
         self.temperature = float(temperature)
+        if not float(margin) >= 0:
+            raise ConfigError(f"PrototypicalLoss margin must be zero or positive, got {margin!r}")
+        self.margin = float(margin)
 
     def call(self, y_true, y_pred):
         z = ops.cast(y_pred, "float32")
@@ -55,7 +64,7 @@ class PrototypicalLoss(keras.losses.Loss):
         # or, for the query's own class, the prototype without the query.
         d_other = self.distance.pairwise(z, sums / count[:, None])
         own = (sums - z) / ops.maximum(count - 1.0, 1.0)[:, None]
-        d_own = self.distance.paired(z, own)
+        d_own = self.distance.paired(z, own) + self.margin
         logits = -ops.where(same > 0, d_own[:, None], d_other) / self.temperature
         # A class with c members fills c identical columns; -log(c) counts it once.
         log_norm = ops.logsumexp(logits - ops.log(count)[None, :], axis=1)
@@ -68,4 +77,5 @@ class PrototypicalLoss(keras.losses.Loss):
             **super().get_config(),
             "distance": distances.serialize(self.distance),
             "temperature": self.temperature,
+            "margin": self.margin,
         }

@@ -67,8 +67,9 @@ DEFAULTS = {
 }
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-# Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap.
-MARGINS = {"contrastive": 1.0, "triplet": 0.2}
+# Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap; prototypical
+# is Snell et al.'s softmax without one.
+MARGINS = {"contrastive": 1.0, "triplet": 0.2, "prototypical": 0.0}
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -119,9 +120,13 @@ def resolve(file=None, overrides=None):
     return validate(config)
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _positive(config, key, kind=int):
     value = config[key]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+    if not _is_number(value) or value <= 0:
         raise ConfigError(f"{key} must be a positive number, got {value!r}")
     config[key] = kind(value)
 
@@ -148,8 +153,10 @@ def validate(config):
         )
     if config["margin"] is None:
         config["margin"] = MARGINS.get(config["loss"], 1.0)
-    for key in ("learning_rate", "margin", "temperature"):
+    for key in ("learning_rate", "temperature") + (("margin",) if config["loss"] != "prototypical" else ()):
         _positive(config, key, float)
+    if config["loss"] == "prototypical" and not (_is_number(config["margin"]) and config["margin"] >= 0):
+        raise ConfigError(f"margin of the prototypical loss must be zero or positive, got {config['margin']!r}")
     for key in ("holdout_fraction", "val_fraction", "positive_fraction"):
         if not 0.0 <= float(config[key]) < 1.0:
             raise ConfigError(f"{key} must be in [0, 1), got {config[key]!r}")

@@ -135,7 +135,9 @@ def build_loss(config):
             distance=config["distance"],
         )
     if config["loss"] == "prototypical":
-        return losses.PrototypicalLoss(distance=config["distance"], temperature=config["temperature"])
+        return losses.PrototypicalLoss(
+            distance=config["distance"], temperature=config["temperature"], margin=config["margin"]
+        )
     return losses.BinaryCrossEntropy()
 
 
