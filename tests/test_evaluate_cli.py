@@ -147,6 +147,23 @@ def test_probability_head_evaluate_and_compare(probability_run, tmp_path, capsys
     assert "same-class probability" in out
 
 
+def test_evaluate_local_scaling_matches_the_library(distance_run, probability_run, capsys):
+    args = ["--protocol", "oneshot", "--ways", "3", "--episodes", "200", "--no-plots"]
+    assert main(["evaluate", str(distance_run), *args, "--local-scaling", "0.4", "--scaling-neighbours", "1"]) == 0
+    result = json.loads((distance_run / "eval" / "metrics.json").read_text())["oneshot"]["3-way 1-shot"]
+    assert result["method"] == "prototype (euclidean, local scaling 0.4, k=1)"
+    validation, test = report.heldout_data(Run(distance_run))
+    episodes = oneshot.sample_episodes(test.y, 3, 1, 200, seed=5)  # the run's seed 3, + 2 for one-shot
+    z = Run(distance_run).embed(test.x)
+    expected = oneshot.evaluate_episodes(episodes, z, "euclidean", local_scaling=0.4, scaling_neighbours=1)
+    assert result["accuracy"] == pytest.approx(expected["accuracy"])
+    assert expected["accuracy"] != oneshot.evaluate_episodes(episodes, z, "euclidean")["accuracy"]
+    # A pair head scores pairs, not distances to prototypes: refused before anything is embedded.
+    capsys.readouterr()
+    assert main(["evaluate", str(probability_run), *args, "--local-scaling", "0.4"]) == 2
+    assert "--oneshot-method prototype" in capsys.readouterr().err
+
+
 def test_evaluate_reports_bad_options_as_one_line(distance_run, tmp_path, capsys):
     assert main(["evaluate", str(distance_run), "--protocol", "oneshot", "--ways", "10"]) == 2
     err = capsys.readouterr().err

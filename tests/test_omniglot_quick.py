@@ -66,6 +66,18 @@ def test_results_hold_every_protocol_and_match_siamkit_evaluate(quick):
     cpu = results["hardware"]["cpu"]  # the step time depends on the vector extensions
     assert set(cpu) <= {"model", "avx"} and all(flag.startswith("avx") for flag in cpu.get("avx", []))
     assert results["headline_views"] in (1, 2)
+    # Local scaling: weight 0 is the plain evaluation at the chosen views; the headline is the weight that
+    # validation prefers (the lowest on ties), and the evaluation set plays no part in the choice.
+    by_weight = results["by_local_scaling"]
+    assert set(by_weight) == {"0.0", "0.1", "0.2", "0.3", "0.4"}
+    assert by_weight["0.0"] == results["by_views"][str(results["headline_views"])]
+    val = {w: r["validation_within_alphabet_20way"]["accuracy"] for w, r in by_weight.items()}
+    weight = results["headline_local_scaling"]["weight"]
+    assert val[str(weight)] == max(val.values()) and all(val[w] < max(val.values()) for w in val if float(w) < weight)
+    head = {k: v for k, v in results["headline"].items() if k != "verification_accuracy"}
+    assert head == by_weight[str(weight)]
+    scaled = by_weight["0.3"]["within_alphabet_20way"]["method"]
+    assert scaled == "prototype (sqeuclidean, local scaling 0.3, k=5)"
 
 
 def test_saved_run_is_usable_by_compare_and_search(quick):

@@ -168,7 +168,10 @@ def omniglot_episodes(y, alphabet, drawer, trials=400, ways=20, seed=0):
     return Episodes(support, query, np.broadcast_to(np.arange(ways), (trials, ways)).copy())
 
 
-def episode_scores(episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True):
+def episode_scores(
+    episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True,
+    local_scaling=0.0, scaling_neighbours=5,
+):
     """Similarity of every query to every class of its episode.
 
     Args:
@@ -179,6 +182,16 @@ def episode_scores(episodes, embeddings, distance="euclidean", pair_score=None, 
             `score_embeddings`: score each query against each support and
             average over the shots.
         higher_is_similar: the direction of `pair_score`'s output.
+        local_scaling: weight `a` of a hubness correction on prototype
+            distances, after the CSLS of Conneau et al. (2018): a query's
+            distance to prototype `p` becomes `d(q, p) - a * r(p)`, where
+            `r(p)` is the mean distance of `p` to its `scaling_neighbours`
+            nearest other prototypes of the episode. A prototype in a crowded
+            part of the space (close to other classes) attracts queries that
+            are not its own; this evens that out. It uses the support set
+            only, never the other queries. 0 (the default) turns it off.
+        scaling_neighbours: the neighbours `r(p)` averages over (at most the
+            episode's other classes).
 
     Returns:
         `(E, M, N)` similarities (higher = more similar).
@@ -186,6 +199,9 @@ def episode_scores(episodes, embeddings, distance="euclidean", pair_score=None, 
     z = np.asarray(embeddings)
     if not np.isfinite(z).all():
         raise DataError("embeddings contain NaN or infinite values; the model diverged or the inputs are broken")
+    if isinstance(local_scaling, bool) or not float(local_scaling) >= 0:
+        raise ConfigError(f"local_scaling must be zero or a positive weight, got {local_scaling!r}")
+    scaling_neighbours = _check_int("scaling_neighbours", scaling_neighbours)
     e, n, k = episodes.support.shape
     m = episodes.query.shape[1]
     if pair_score is None:
@@ -193,7 +209,15 @@ def episode_scores(episodes, embeddings, distance="euclidean", pair_score=None, 
             raise ConfigError(f"invalid distance {distance!r}; valid choices are: {', '.join(DISTANCES)}")
         prototypes = z[episodes.support].mean(axis=2)
         queries = z[episodes.query]
-        return np.stack([-pairwise_costs(queries[i], prototypes[i], distance) for i in range(e)])
+        costs = np.stack([pairwise_costs(queries[i], prototypes[i], distance) for i in range(e)])
+        if local_scaling > 0 and n > 1:
+            costs = costs - float(local_scaling) * _crowding(prototypes, distance, scaling_neighbours)[:, None, :]
+        return -costs
+    if local_scaling > 0:
+        raise ConfigError(
+            "local_scaling corrects distances to prototypes, not a pair head's scores: "
+            "score by prototype (oneshot method 'prototype') or set local_scaling to 0"
+        )
     # Every (query, support) pair: query first, as in Koch et al.'s (test, train) pairs.
     qi = np.broadcast_to(episodes.query[:, :, None, None], (e, m, n, k)).ravel()
     si = np.broadcast_to(episodes.support[:, None, :, :], (e, m, n, k)).ravel()
@@ -201,6 +225,20 @@ def episode_scores(episodes, embeddings, distance="euclidean", pair_score=None, 
     if not np.isfinite(scores).all():
         raise DataError("the pair head returned NaN or infinite scores")
     return scores if higher_is_similar else -scores
+
+
+def _crowding(prototypes, distance, neighbours):
+    """`(E, N)`: each prototype's mean distance to its `neighbours` nearest other prototypes of the episode."""
+    n = prototypes.shape[1]
+    costs = np.stack([pairwise_costs(p, p, distance) for p in prototypes])
+    costs[:, np.arange(n), np.arange(n)] = np.inf
+    return np.sort(costs, axis=2)[:, :, : min(neighbours, n - 1)].mean(axis=2)
+
+
+def _prototype_method(distance, local_scaling=0.0, scaling_neighbours=5):
+    if not local_scaling:
+        return f"prototype ({distance})"
+    return f"prototype ({distance}, local scaling {float(local_scaling):g}, k={scaling_neighbours})"
 
 
 def mean_ci95(values):
@@ -211,7 +249,10 @@ def mean_ci95(values):
     return float(values.mean()), float(_Z95 * values.std(ddof=1) / np.sqrt(len(values)))
 
 
-def evaluate_episodes(episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True):
+def evaluate_episodes(
+    episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True,
+    local_scaling=0.0, scaling_neighbours=5,
+):
     """Accuracy of each episode, and their mean with a 95% confidence interval.
 
     Takes the arguments of `episode_scores`.
@@ -221,7 +262,8 @@ def evaluate_episodes(episodes, embeddings, distance="euclidean", pair_score=Non
         `shots`, `queries_per_episode`, `method`, and `per_episode`
         accuracies (a list).
     """
-    scores = episode_scores(episodes, embeddings, distance, pair_score, higher_is_similar)
+    scaling = {"local_scaling": local_scaling, "scaling_neighbours": scaling_neighbours}
+    scores = episode_scores(episodes, embeddings, distance, pair_score, higher_is_similar, **scaling)
     correct = scores.argmax(axis=2) == episodes.query_class
     per_episode = correct.mean(axis=1)
     accuracy, ci = mean_ci95(per_episode)
@@ -232,7 +274,7 @@ def evaluate_episodes(episodes, embeddings, distance="euclidean", pair_score=Non
         "ways": episodes.ways,
         "shots": episodes.shots,
         "queries_per_episode": int(episodes.query.shape[1]),
-        "method": "pair_score" if pair_score is not None else f"prototype ({distance})",
+        "method": "pair_score" if pair_score is not None else _prototype_method(distance, **scaling),
         "per_episode": per_episode.tolist(),
     }
 
@@ -318,14 +360,18 @@ def _read_lake_run(run_dir):
     )
 
 
-def evaluate_lake_runs(runs, embed, distance="euclidean", pair_score=None, higher_is_similar=True):
+def evaluate_lake_runs(
+    runs, embed, distance="euclidean", pair_score=None, higher_is_similar=True,
+    local_scaling=0.0, scaling_neighbours=5,
+):
     """Score Lake-layout runs with a model.
 
     Args:
         runs: the `LakeRun`s from `read_lake_runs`.
         embed: `f(paths) -> (n, dim)` embeddings of image files (read under
             the model's image policy).
-        distance, pair_score, higher_is_similar: as for `episode_scores`.
+        distance, pair_score, higher_is_similar, local_scaling,
+            scaling_neighbours: as for `episode_scores`.
 
     Returns:
         A dict: `error` (mean error rate over runs, in %), `accuracy`,
@@ -341,7 +387,9 @@ def evaluate_lake_runs(runs, embed, distance="euclidean", pair_score=None, highe
             query=np.arange(n, n + len(run.query))[None, :],
             query_class=run.answer[None, :],
         )
-        accuracy = evaluate_episodes(episode, z, distance, pair_score, higher_is_similar)["accuracy"]
+        accuracy = evaluate_episodes(
+            episode, z, distance, pair_score, higher_is_similar, local_scaling, scaling_neighbours
+        )["accuracy"]
         rows.append({"run": run.name, "error": 100.0 * (1.0 - accuracy), "queries": len(run.query), "ways": n})
     accuracy, ci = mean_ci95([1.0 - r["error"] / 100.0 for r in rows])
     return {"error": 100.0 * (1.0 - accuracy), "accuracy": accuracy, "ci95": ci, "runs": rows}

@@ -186,17 +186,23 @@ def _verification(
     return result, figures
 
 
-def _pair_score(run, method):
-    """`(pair_score, higher_is_similar)` for one-shot: the head, or prototypes by distance."""
+def _scoring(run, method, local_scaling, scaling_neighbours):
+    """How one-shot scores a query: keyword arguments of `oneshot.evaluate_episodes`."""
     check_choice("one-shot method", method, ("auto", "prototype", "pair"))
+    scoring = {"distance": run.distance, "local_scaling": local_scaling, "scaling_neighbours": scaling_neighbours}
     if method == "pair" or method == "auto" and run.model.output_kind == "probability":
-        return run.model.score_embeddings, run.higher_is_similar
-    return None, True
+        if local_scaling:
+            raise ConfigError(
+                f"local scaling corrects distances to prototypes, but this run's one-shot method scores pairs with "
+                f"its {run.model.output_kind} head: add --oneshot-method prototype, or drop --local-scaling"
+            )
+        return {**scoring, "pair_score": run.model.score_embeddings, "higher_is_similar": run.higher_is_similar}
+    return scoring
 
 
-def _oneshot_figure(test, z_test, episodes, distance, pair_score, higher, path):
+def _oneshot_figure(test, z_test, episodes, scoring, path):
     first = oneshot.Episodes(episodes.support[:1], episodes.query[:1], episodes.query_class[:1])
-    scores = oneshot.episode_scores(first, z_test, distance, pair_score, higher)[0]
+    scores = oneshot.episode_scores(first, z_test, **scoring)[0]
     chosen = scores.argmax(axis=1)
     truth = episodes.query_class[0]
     wrong = np.flatnonzero(chosen != truth)
@@ -207,7 +213,7 @@ def _oneshot_figure(test, z_test, episodes, distance, pair_score, higher, path):
     return plots.plot_oneshot(support, query, int(chosen[q]), int(truth[q]), path, scores=scores[q], title=title)
 
 
-def _omniglot(test, z_test, distance, pair_score, higher, seed):
+def _omniglot(test, z_test, scoring, seed):
     """Lake et al.'s protocol on the held-out evaluation-set alphabets with 20+ characters."""
     keep = test.meta["split"] == 1 if "split" in test.meta else np.ones(len(test), bool)
     alphabet, drawer, y = test.meta["alphabet"], test.meta["drawer"], test.y
@@ -221,36 +227,32 @@ def _omniglot(test, z_test, distance, pair_score, higher, seed):
     trials = oneshot.omniglot_episodes(y[idx], alphabet[idx], drawer[idx], 20 * len(usable), 20, seed=seed)
     # Episodes index the kept samples; map them back to rows of `z_test`.
     episodes = oneshot.Episodes(idx[trials.support], idx[trials.query], trials.query_class)
-    result = oneshot.evaluate_episodes(episodes, z_test, distance, pair_score, higher)
+    result = oneshot.evaluate_episodes(episodes, z_test, **scoring)
     result.pop("per_episode")
     return {**result, "alphabets": len(usable)}
 
 
-def _oneshot(run, z_test, test, ways, shots, n_episodes, queries, episodes_dir, method, invert, seed, out, plot):
-    pair_score, higher = _pair_score(run, method)
-    distance = run.distance
+def _oneshot(run, z_test, test, ways, shots, n_episodes, queries, episodes_dir, scoring, invert, seed, out, plot):
     result, figures = {}, {}
     if ways is None:
         eligible = int(np.sum(np.unique(test.y, return_counts=True)[1] >= shots + queries))
         ways = max(2, min(DEFAULT_WAYS, eligible))
     episodes = oneshot.sample_episodes(test.y, ways, shots, n_episodes, queries, seed=seed)
-    nway = oneshot.evaluate_episodes(episodes, z_test, distance, pair_score, higher)
+    nway = oneshot.evaluate_episodes(episodes, z_test, **scoring)
     nway.pop("per_episode")
     result[f"{ways}-way {shots}-shot"] = nway
     if test.name == "omniglot" and {"alphabet", "drawer"} <= set(test.meta):
-        result["omniglot within-alphabet 20-way"] = _omniglot(test, z_test, distance, pair_score, higher, seed)
+        result["omniglot within-alphabet 20-way"] = _omniglot(test, z_test, scoring, seed)
     if episodes_dir is not None:
         runs = oneshot.read_lake_runs(episodes_dir)
         result["episode files"] = {
             "folder": os.fspath(episodes_dir),
             **oneshot.evaluate_lake_runs(
-                runs, lambda paths: run.embed(read_run_images(run, paths, invert)), distance, pair_score, higher
+                runs, lambda paths: run.embed(read_run_images(run, paths, invert)), **scoring
             ),
         }
     if plot and getattr(test.x, "ndim", None) == 4:
-        figures["oneshot"] = _oneshot_figure(
-            test, z_test, episodes, distance, pair_score, higher, os.path.join(out, "oneshot.png")
-        )
+        figures["oneshot"] = _oneshot_figure(test, z_test, episodes, scoring, os.path.join(out, "oneshot.png"))
     return result, figures
 
 
@@ -271,6 +273,8 @@ def evaluate_run(
     queries=1,
     episodes_dir=None,
     oneshot_method="auto",
+    local_scaling=0.0,
+    scaling_neighbours=5,
     invert=None,
     seed=None,
     plot=True,
@@ -300,6 +304,8 @@ def evaluate_run(
         oneshot_method: `"prototype"` (nearest class mean embedding),
             `"pair"` (pair head score) or `"auto"` (pair head for
             probability heads, else prototypes).
+        local_scaling, scaling_neighbours: a hubness correction of prototype
+            distances (see `oneshot.episode_scores`); 0 turns it off.
         invert: for image files read from `episodes_dir` (see `read_run_images`).
         seed: seeds every draw (default: the run's `seed`).
         plot: write the figures.
@@ -309,6 +315,7 @@ def evaluate_run(
     """
     check_choice("protocol", protocol, PROTOCOLS)
     run = _open(run)
+    scoring = _scoring(run, oneshot_method, local_scaling, scaling_neighbours)
     seed = int(run.config.get("seed", 0) if seed is None else seed)
     n_pairs = int(n_pairs or run.config.get("eval_pairs") or 2000)
     if (validation is None) != (test is None):
@@ -338,8 +345,7 @@ def evaluate_run(
         figures.update(made)
     if "oneshot" in wanted:
         metrics["oneshot"], made = _oneshot(
-            run, z_test, test, ways, shots, episodes, queries, episodes_dir, oneshot_method, invert, seed + 2,
-            out, plot,
+            run, z_test, test, ways, shots, episodes, queries, episodes_dir, scoring, invert, seed + 2, out, plot,
         )
         figures.update(made)
     if "retrieval" in wanted:
