@@ -162,6 +162,8 @@ def test_evaluate_local_scaling_matches_the_library(distance_run, probability_ru
     capsys.readouterr()
     assert main(["evaluate", str(probability_run), *args, "--local-scaling", "0.4"]) == 2
     assert "--oneshot-method prototype" in capsys.readouterr().err
+    assert main(["evaluate", str(distance_run), *args, "--local-scaling", "-1"]) == 2
+    assert "local_scaling must be zero or a positive weight, got -1.0" in capsys.readouterr().err
 
 
 def test_evaluate_reports_bad_options_as_one_line(distance_run, tmp_path, capsys):

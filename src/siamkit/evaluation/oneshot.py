@@ -26,6 +26,7 @@ Example:
 """
 
 import dataclasses
+import numbers
 import os
 import re
 
@@ -199,9 +200,7 @@ def episode_scores(
     z = np.asarray(embeddings)
     if not np.isfinite(z).all():
         raise DataError("embeddings contain NaN or infinite values; the model diverged or the inputs are broken")
-    if isinstance(local_scaling, bool) or not float(local_scaling) >= 0:
-        raise ConfigError(f"local_scaling must be zero or a positive weight, got {local_scaling!r}")
-    scaling_neighbours = _check_int("scaling_neighbours", scaling_neighbours)
+    local_scaling, scaling_neighbours = check_scaling(local_scaling, scaling_neighbours)
     e, n, k = episodes.support.shape
     m = episodes.query.shape[1]
     if pair_score is None:
@@ -211,7 +210,7 @@ def episode_scores(
         queries = z[episodes.query]
         costs = np.stack([pairwise_costs(queries[i], prototypes[i], distance) for i in range(e)])
         if local_scaling > 0 and n > 1:
-            costs = costs - float(local_scaling) * _crowding(prototypes, distance, scaling_neighbours)[:, None, :]
+            costs = costs - local_scaling * _crowding(prototypes, distance, scaling_neighbours)[:, None, :]
         return -costs
     if local_scaling > 0:
         raise ConfigError(
@@ -225,6 +224,13 @@ def episode_scores(
     if not np.isfinite(scores).all():
         raise DataError("the pair head returned NaN or infinite scores")
     return scores if higher_is_similar else -scores
+
+
+def check_scaling(local_scaling, scaling_neighbours):
+    """Validated `(local_scaling, scaling_neighbours)` of `episode_scores`."""
+    if isinstance(local_scaling, bool) or not isinstance(local_scaling, numbers.Real) or not local_scaling >= 0:
+        raise ConfigError(f"local_scaling must be zero or a positive weight, got {local_scaling!r}")
+    return float(local_scaling), _check_int("scaling_neighbours", scaling_neighbours)
 
 
 def _crowding(prototypes, distance, neighbours):

@@ -189,6 +189,7 @@ def _verification(
 def _scoring(run, method, local_scaling, scaling_neighbours):
     """How one-shot scores a query: keyword arguments of `oneshot.evaluate_episodes`."""
     check_choice("one-shot method", method, ("auto", "prototype", "pair"))
+    local_scaling, scaling_neighbours = oneshot.check_scaling(local_scaling, scaling_neighbours)
     scoring = {"distance": run.distance, "local_scaling": local_scaling, "scaling_neighbours": scaling_neighbours}
     if method == "pair" or method == "auto" and run.model.output_kind == "probability":
         if local_scaling:
