@@ -153,9 +153,13 @@ def validate(config):
         )
     if config["margin"] is None:
         config["margin"] = MARGINS.get(config["loss"], 1.0)
-    for key in ("learning_rate", "temperature") + (("margin",) if config["loss"] != "prototypical" else ()):
+    for key in ("learning_rate", "temperature"):
         _positive(config, key, float)
-    if config["loss"] == "prototypical" and not (_is_number(config["margin"]) and config["margin"] >= 0):
+    if config["loss"] != "prototypical":
+        _positive(config, "margin", float)
+    elif _is_number(config["margin"]) and config["margin"] >= 0:
+        config["margin"] = float(config["margin"])
+    else:
         raise ConfigError(f"margin of the prototypical loss must be zero or positive, got {config['margin']!r}")
     for key in ("holdout_fraction", "val_fraction", "positive_fraction"):
         if not 0.0 <= float(config[key]) < 1.0:
