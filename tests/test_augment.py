@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from siamkit.data.augment import Augment, from_config, thicken
+from siamkit.data.augment import Augment, from_config, thicken, zoom
 from siamkit.errors import ConfigError, DataError
 
 ndimage = pytest.importorskip("scipy.ndimage")
@@ -66,6 +66,26 @@ def test_known_maps():
     shifted = aug._warp(image, np.eye(2)[None], np.array([[2.0, 0.0]]))  # 2 pixels right, zeros enter
     np.testing.assert_allclose(shifted[0, :, 2:], image[0, :, :-2], atol=1e-6)
     assert np.all(shifted[0, :, :2] == 0)
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1, 2.0])
+def test_zoom_matches_scipy_and_keeps_the_centre(factor):
+    batch = _batch(n=3, h=9, w=9, c=1)
+    out = zoom(batch, factor, chunk=2)  # chunked: the same as one pass
+    a = np.eye(2) * factor
+    for i in range(len(batch)):
+        np.testing.assert_allclose(out[i], _scipy_reference(batch[i], a, np.zeros(2), "grid-constant", 0.0), atol=2e-5)
+    np.testing.assert_allclose(out[:, 4, 4], batch[:, 4, 4], atol=1e-6)  # the centre pixel stays put
+    assert out.dtype == np.float32 and out.shape == batch.shape
+    np.testing.assert_array_equal(zoom(batch, 1.0), batch)
+    assert zoom(np.zeros((0, 9, 9, 1)), 0.9).shape == (0, 9, 9, 1)
+
+
+def test_zoom_validation():
+    with pytest.raises(ConfigError, match="zoom factor must be positive, got 0"):
+        zoom(_batch(), 0)
+    with pytest.raises(DataError, match=r"got shape \(9, 11\)"):
+        zoom(np.zeros((9, 11)), 0.9)
 
 
 def test_no_transform_returns_the_input_exactly():

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from siamkit.data import augment
 from siamkit.evaluation import report
 from siamkit.runs import Run
 
@@ -91,11 +92,11 @@ def test_saved_run_is_usable_by_compare_and_search(quick):
     assert (run.score_pairs(x[:2], x[:2]) <= scores + 1e-6).all()  # a distance: an image is nearest itself
 
 
-def test_shifted_views(quick):
+def test_views_of(quick):
     bench = quick[0]
     x = np.zeros((1, 4, 4, 1), "float32")
     x[0, 1, 1, 0] = 1.0
-    views = bench.shifted_views(x, 9)
+    views = list(bench.views_of(x, 9))
     assert len(views) == 9 and views[0] is x
     peaks = [tuple(np.argwhere(v[0, :, :, 0])[0]) for v in views]
     assert peaks == [(1, 1), (1, 2), (1, 0), (2, 1), (0, 1), (2, 2), (0, 0), (2, 0), (0, 2)]
@@ -106,5 +107,14 @@ def test_shifted_views(quick):
     # at 56x56 the same views move by four pixels
     big = np.zeros((1, 56, 56, 1), "float32")
     big[0, 10, 10, 0] = 1.0
-    peaks = [tuple(np.argwhere(v[0, :, :, 0])[0]) for v in bench.shifted_views(big, 3)]
+    peaks = [tuple(np.argwhere(v[0, :, :, 0])[0]) for v in bench.views_of(big, 3)]
     assert peaks == [(10, 10), (10, 14), (10, 6)]
+    # past 9: the same 9 shifts of the image zoomed by 0.9, then by 1.1
+    images = np.random.default_rng(0).random((2, 56, 56, 1)).astype("float32")
+    views = list(bench.views_of(images, 27))
+    assert len(views) == 27 and bench.SCALES == (0.9, 1.1)
+    for start, factor in ((9, 0.9), (18, 1.1)):
+        zoomed = augment.zoom(images, factor)
+        np.testing.assert_array_equal(views[start], zoomed)
+        np.testing.assert_array_equal(views[start + 5], bench.shift(zoomed, 4, 4))
+    assert not np.allclose(views[9], views[18]) and not np.allclose(views[0], views[9])

@@ -213,6 +213,38 @@ class Augment:
         return (top * (1 - fy) + bottom * fy).reshape(n, h, w, c)
 
 
+def zoom(batch, factor, chunk=1024):
+    """`batch` `(n, h, w, c)` scaled by `factor` about each image's centre, bilinear, zero fill.
+
+    A fixed view for test-time averaging (the random maps of `Augment` are for training).
+
+    Args:
+        batch: float images `(n, h, w, c)`.
+        factor: positive scale; above 1 enlarges (the border is cropped), below 1 shrinks
+            (zeros enter at the border).
+        chunk: images resampled at a time, which bounds the memory of the coordinate grids.
+
+    Example:
+
+    >>> small = zoom(np.ones((2, 8, 8, 1), "float32"), 0.5)
+    >>> small.shape, float(small[0, 0, 0, 0]), float(small[0, 4, 4, 0])
+    ((2, 8, 8, 1), 0.0, 1.0)
+    """
+    batch = np.asarray(batch, dtype="float32")
+    if batch.ndim != 4:
+        raise DataError(f"zoom expects a batch of images (n, height, width, channels), got shape {batch.shape}")
+    if not float(factor) > 0:
+        raise ConfigError(f"zoom factor must be positive, got {factor!r}")
+    if float(factor) == 1.0:
+        return batch.copy()
+    warp = Augment()._warp
+    a, t = np.eye(2)[None] * float(factor), np.zeros((1, 2))
+    parts = [batch[i : i + chunk] for i in range(0, len(batch), chunk)]
+    if not parts:
+        return batch.copy()
+    return np.concatenate([warp(p, a.repeat(len(p), 0), t.repeat(len(p), 0)).astype("float32") for p in parts])
+
+
 def thicken(batch, radius):
     """Grey dilation of `batch` `(n, h, w, c)` by a `2 * radius + 1` square: bright strokes grow."""
     return ndimage.maximum_filter(batch, size=(1, 2 * radius + 1, 2 * radius + 1, 1), mode="nearest")
