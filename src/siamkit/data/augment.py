@@ -235,13 +235,11 @@ def zoom(batch, factor, chunk=1024):
         raise DataError(f"zoom expects a batch of images (n, height, width, channels), got shape {batch.shape}")
     if not float(factor) > 0:
         raise ConfigError(f"zoom factor must be positive, got {factor!r}")
-    if float(factor) == 1.0:
+    if float(factor) == 1.0 or len(batch) == 0:
         return batch.copy()
     warp = Augment()._warp
     a, t = np.eye(2)[None] * float(factor), np.zeros((1, 2))
     parts = [batch[i : i + chunk] for i in range(0, len(batch), chunk)]
-    if not parts:
-        return batch.copy()
     return np.concatenate([warp(p, a.repeat(len(p), 0), t.repeat(len(p), 0)).astype("float32") for p in parts])
 
 
