@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from siamkit.data.augment import Augment, from_config, thicken, zoom
+from siamkit.data.augment import Augment, from_config, thicken, warp, zoom
 from siamkit.errors import ConfigError, DataError
 
 ndimage = pytest.importorskip("scipy.ndimage")
@@ -57,13 +57,12 @@ def test_random_maps_match_scipy(fill_mode, scipy_mode):
 
 
 def test_known_maps():
-    aug = Augment()
     image = RNG.random((1, 7, 7, 1)).astype("float32")
     quarter = np.array([[[0.0, -1.0], [1.0, 0.0]]])  # 90 degrees in image (x right, y down) coordinates
     np.testing.assert_allclose(
-        aug._warp(image, quarter, np.zeros((1, 2)))[0, ..., 0], np.rot90(image[0, ..., 0], k=-1), atol=1e-6
+        warp(image, quarter, np.zeros((1, 2)))[0, ..., 0], np.rot90(image[0, ..., 0], k=-1), atol=1e-6
     )
-    shifted = aug._warp(image, np.eye(2)[None], np.array([[2.0, 0.0]]))  # 2 pixels right, zeros enter
+    shifted = warp(image, np.eye(2)[None], np.array([[2.0, 0.0]]))  # 2 pixels right, zeros enter
     np.testing.assert_allclose(shifted[0, :, 2:], image[0, :, :-2], atol=1e-6)
     assert np.all(shifted[0, :, :2] == 0)
 
@@ -146,6 +145,8 @@ def test_from_config():
     assert from_config({"rotation": 4}).rotation == 4.0
     with pytest.raises(ConfigError, match="unknown augment option"):
         from_config({"rotate": 4})
+    with pytest.raises(ConfigError, match=r"unknown augment option\(s\) \['rotaton'\]"):
+        from_config({"preset": "koch", "rotaton": 5})
     with pytest.raises(ConfigError, match="augment preset"):
         from_config("strong")
 

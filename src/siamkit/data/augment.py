@@ -179,7 +179,7 @@ class Augment:
         a, t, changed = self.matrices(n, h, w, rng)
         out = batch.copy()
         if changed.any():
-            out[changed] = self._warp(batch[changed], a[changed], t[changed])
+            out[changed] = warp(batch[changed], a[changed], t[changed], self.fill_mode, self.fill_value)
         if self.stroke > 0:
             on = rng.random(n) < self.probability["stroke"]
             radius = rng.integers(0, round(self.stroke * min(h, w)) + 1, n) * on
@@ -187,30 +187,36 @@ class Augment:
                 out[radius == r] = thicken(out[radius == r], int(r))
         return out
 
-    def _warp(self, batch, a, t):
-        """Bilinear resampling of `batch` under the maps `(a, t)` (inverse mapping)."""
-        n, h, w, c = batch.shape
-        center = np.array([(w - 1) / 2, (h - 1) / 2])
-        ys, xs = np.mgrid[0:h, 0:w]
-        out_xy = np.stack([xs.ravel(), ys.ravel()]).astype("float64")  # (2, h*w)
-        src = np.linalg.inv(a) @ (out_xy[None] - (center + t)[:, :, None]) + center[None, :, None]
-        if self.fill_mode == "constant":
-            # A 1-pixel border of fill_value; coordinates past it read the border.
-            batch = np.pad(batch, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=self.fill_value)
-            src += 1
-        ph, pw = batch.shape[1:3]
-        sx = np.clip(src[:, 0], 0, pw - 1).astype("float32")
-        sy = np.clip(src[:, 1], 0, ph - 1).astype("float32")
-        x0 = np.minimum(sx.astype("int64"), max(pw - 2, 0))
-        y0 = np.minimum(sy.astype("int64"), max(ph - 2, 0))
-        fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-        dx, dy = int(pw > 1), int(ph > 1) * pw
-        flat = batch.reshape(n * ph * pw, c)
-        i00 = np.arange(n)[:, None] * (ph * pw) + y0 * pw + x0  # flat index of each top-left neighbour
-        at = lambda i: np.take(flat, i, axis=0)  # noqa: E731  (faster than flat[i])
-        top = at(i00) * (1 - fx) + at(i00 + dx) * fx
-        bottom = at(i00 + dy) * (1 - fx) + at(i00 + dy + dx) * fx
-        return (top * (1 - fy) + bottom * fy).reshape(n, h, w, c)
+
+def warp(batch, a, t, fill_mode="constant", fill_value=0.0):
+    """Bilinear resampling of `batch` `(n, h, w, c)` under the affine maps `(a, t)`.
+
+    Output pixel `p` of image `i` reads the input at `inv(a[i]) @ (p - centre - t[i]) + centre`,
+    so `a` `(n, 2, 2)` maps input to output coordinates about the image centre and `t` `(n, 2)`
+    shifts in pixels (x, y). `fill_mode` and `fill_value` are as in `Augment`.
+    """
+    n, h, w, c = batch.shape
+    center = np.array([(w - 1) / 2, (h - 1) / 2])
+    ys, xs = np.mgrid[0:h, 0:w]
+    out_xy = np.stack([xs.ravel(), ys.ravel()]).astype("float64")  # (2, h*w)
+    src = np.linalg.inv(a) @ (out_xy[None] - (center + t)[:, :, None]) + center[None, :, None]
+    if fill_mode == "constant":
+        # A 1-pixel border of fill_value; coordinates past it read the border.
+        batch = np.pad(batch, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=fill_value)
+        src += 1
+    ph, pw = batch.shape[1:3]
+    sx = np.clip(src[:, 0], 0, pw - 1).astype("float32")
+    sy = np.clip(src[:, 1], 0, ph - 1).astype("float32")
+    x0 = np.minimum(sx.astype("int64"), max(pw - 2, 0))
+    y0 = np.minimum(sy.astype("int64"), max(ph - 2, 0))
+    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+    dx, dy = int(pw > 1), int(ph > 1) * pw
+    flat = batch.reshape(n * ph * pw, c)
+    i00 = np.arange(n)[:, None] * (ph * pw) + y0 * pw + x0  # flat index of each top-left neighbour
+    at = lambda i: np.take(flat, i, axis=0)  # noqa: E731  (faster than flat[i])
+    top = at(i00) * (1 - fx) + at(i00 + dx) * fx
+    bottom = at(i00 + dy) * (1 - fx) + at(i00 + dy + dx) * fx
+    return (top * (1 - fy) + bottom * fy).reshape(n, h, w, c)
 
 
 def zoom(batch, factor, chunk=1024):
@@ -237,7 +243,6 @@ def zoom(batch, factor, chunk=1024):
         raise ConfigError(f"zoom factor must be positive, got {factor!r}")
     if float(factor) == 1.0 or len(batch) == 0:
         return batch.copy()
-    warp = Augment()._warp
     a, t = np.eye(2)[None] * float(factor), np.zeros((1, 2))
     parts = [batch[i : i + chunk] for i in range(0, len(batch), chunk)]
     return np.concatenate([warp(p, a.repeat(len(p), 0), t.repeat(len(p), 0)).astype("float32") for p in parts])
@@ -271,12 +276,12 @@ def from_config(spec, seed=None):
         raise ConfigError(f"augment must be a preset name ('koch') or a table of options, got {spec!r}")
     options = {k: v for k, v in spec.items() if k != "preset"}
     options.setdefault("seed", seed)
-    preset = spec.get("preset")
-    if preset is not None:
-        check_choice("augment preset", preset, ["koch"])
-        return Augment.koch(**options)
     valid = set(Augment().get_config())
     unknown = sorted(set(options) - valid)
     if unknown:
         raise ConfigError(f"unknown augment option(s) {unknown}; valid options are: {', '.join(sorted(valid))}")
+    preset = spec.get("preset")
+    if preset is not None:
+        check_choice("augment preset", preset, ["koch"])
+        return Augment.koch(**options)
     return Augment(**options)
