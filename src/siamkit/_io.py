@@ -1,7 +1,9 @@
 """Atomic file writes: a reader never sees a half-written file.
 
 Each write goes to a temporary file in the destination's folder and is moved
-into place with `os.replace`, which is atomic on POSIX and Windows.
+into place with `os.replace`, which is atomic on POSIX and Windows. The file
+gets the permissions a plain `open(path, "w")` would give (`0o666` less the
+umask), not the owner-only mode of the temporary file.
 """
 
 import contextlib
@@ -30,10 +32,17 @@ def atomic_path(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask():
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _json_default(obj):
