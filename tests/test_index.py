@@ -145,6 +145,8 @@ def test_auto_ids_continue_and_bad_additions_are_refused():
         index.add(np.ones((1, 3)), ids=[-5])
     with pytest.raises(DataError, match="metadata"):
         index.add(np.ones((2, 3)), metadata=[{"path": "a"}])
+    with pytest.raises(DataError, match="key 'id' is reserved"):
+        index.add(np.ones((1, 3)), metadata=[{"id": "sku-1"}])
     with pytest.raises(DataError, match=r"shape \(n, 3\)"):
         index.search(np.ones((1, 2)), k=1)
     with pytest.raises(ConfigError, match="k must be"):

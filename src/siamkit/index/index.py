@@ -163,6 +163,12 @@ class Index:
                 and all(isinstance(k, str) and isinstance(v, _JSON_SCALARS) for k, v in record.items())
             ):
                 raise DataError(f"metadata must be dicts of strings/numbers (or None), got {record!r}")
+            if record is not None and "id" in record:
+                # Saved records carry the item's id under this key.
+                raise DataError(
+                    f"metadata key 'id' is reserved for the item's id (pass ids=...); rename it, "
+                    f"e.g. to 'sku', in {record!r}"
+                )
         return metadata
 
     def remove(self, ids):
