@@ -3,6 +3,7 @@
 import json
 import pathlib
 
+import keras
 import numpy as np
 import pytest
 
@@ -198,6 +199,38 @@ def test_multimodal_training_writes_a_usable_run(shared_data_dir, tmp_path):
     audio.write_wav(tmp_path / "clip.wav", clip, 8000)
     x = audio.read_wavs([tmp_path / "clip.wav"], run.config["sample_rate"], run.config["input_shape_b"][0])
     np.testing.assert_allclose(run.embed(x, "b"), run.embed(audio.fix_length([clip], 8000), "b"), atol=1e-5)
+
+
+class _InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_interrupted_multimodal_run_resumes(shared_data_dir, tmp_path, monkeypatch):
+    import csv
+
+    from siamkit.training import multimodal
+
+    out = tmp_path / "run"
+    config = {
+        "data_dir": str(shared_data_dir), "out": str(out), "epochs": 2, "val_takes": 39,
+        "audio_options": {"filters": [16, 16]}, "embedding_dim": 16,
+    }
+    original = keras.callbacks.TerminateOnNaN
+    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _InterruptAfterFirstEpoch)
+    with pytest.raises(KeyboardInterrupt):
+        multimodal.train(config, verbose=0)
+    assert (out / "backup").is_dir() and not (out / "model.keras").exists()
+    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", original)
+    with pytest.raises(ConfigError, match=r"different options \['embedding_dim'\]"):
+        multimodal.train({**config, "embedding_dim": 8}, verbose=0)
+    multimodal.train(config, verbose=0)
+    with open(out / "history.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1], "epoch 0 before, 1 after resuming"
+    assert (out / "model.keras").is_file() and not (out / "backup").exists()
 
 
 def test_multimodal_config_files(tmp_path):

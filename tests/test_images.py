@@ -329,6 +329,29 @@ def test_stream_matches_in_memory_and_fills_cache(tmp_path):
     np.testing.assert_array_equal(sub.x[:], eager.x[eager.y == 2])
 
 
+def test_streamed_training_decodes_batch_by_batch(tmp_path, monkeypatch):
+    from siamkit import cli
+    from siamkit.datasets import store
+
+    make_folder(tmp_path / "d", classes=[f"c{i}" for i in range(10)], per_class=10)
+    decoded = []
+    original = store.ImageStore.__getitem__
+
+    def recording(self, key):
+        out = original(self, key)
+        decoded.append(len(out) if out.ndim == 4 else 1)
+        return out
+
+    monkeypatch.setattr(store.ImageStore, "__getitem__", recording)
+    argv = ["train", "--data", str(tmp_path / "d"), "--stream", "--encoder", "mlp", "--epochs", "1",
+            "--loss", "contrastive", "--batch-size", "8", "--pairs-per-epoch", "64", "--out", str(tmp_path / "run"),
+            "--quiet"]
+    assert cli.main(argv) == 0
+    # 7 training classes x 8 images; no single read may take them all (the old path decoded the whole part)
+    assert decoded and max(decoded) < 56, decoded
+    assert decoded.count(8) >= 2 * 8  # 8 pair batches, two branches each
+
+
 def test_stream_cache_is_invalidated_when_files_change(tmp_path):
     make_folder(tmp_path / "d")
     first = datasets.load_folder(tmp_path / "d", stream=True, cache_dir=tmp_path / "c").x
@@ -396,3 +419,33 @@ def test_train_on_2000_image_folder_from_one_command(png_folder_2000, tmp_path):
     assert cli.main(argv) == 0
     assert (out / "model.keras").is_file()
     assert len((out / "manifest.csv").read_text().splitlines()) == 2001
+
+
+def test_quiet_training_reads_the_folder_without_progress_bars(tmp_path, monkeypatch):
+    from siamkit import cli
+    from siamkit.datasets import images
+
+    make_folder(tmp_path / "data", classes=[f"c{i}" for i in range(8)], per_class=10)
+    shown = []
+
+    def recording(iterable, desc, enabled=True, **kwargs):
+        shown.append((desc, enabled))
+        return iter(iterable)
+
+    monkeypatch.setattr(images, "progress_bar", recording)
+    argv = ["train", "--data", str(tmp_path / "data"), "--encoder", "mlp", "--epochs", "1", "--loss", "contrastive",
+            "--pairs-per-epoch", "64", "--out", str(tmp_path / "run"), "--quiet"]
+    assert cli.main(argv) == 0
+    assert shown and not any(enabled for _, enabled in shown), shown
+
+
+def test_too_few_images_per_class_for_validation_pairs_is_explained(tmp_path, capsys):
+    from siamkit import cli
+
+    make_folder(tmp_path / "data", classes=[f"c{i}" for i in range(8)], per_class=4)  # 1 validation image each
+    argv = ["train", "--data", str(tmp_path / "data"), "--encoder", "mlp", "--loss", "contrastive", "--quiet",
+            "--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 2
+    assert "the validation images (val_fraction 0.15 of each training class's images) cannot form pairs" in (
+        capsys.readouterr().err
+    )

@@ -138,6 +138,13 @@ def test_class_disjoint_split():
     np.testing.assert_array_equal(parts[0], class_disjoint_split(y, (0.6, 0.2, 0.2), seed=0)[0])
 
 
+@pytest.mark.parametrize("n_classes, fractions, sizes", [(4, (0.9, 0.1), [3, 1]), (3, (0.85, 0.15), [2, 1])])
+def test_class_disjoint_split_never_rounds_a_part_away(n_classes, fractions, sizes):
+    # round(0.9 * 4) = 4 would leave the second part no class; it gets one from the largest
+    parts = class_disjoint_split(np.repeat(np.arange(n_classes), 2), fractions, seed=0)
+    assert [len(p) // 2 for p in parts] == sizes
+
+
 def test_holdout_and_stratified_fraction():
     y = np.repeat(np.arange(10), 10)
     train, test = holdout_split(y, [7, 8, 9])

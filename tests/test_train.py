@@ -144,11 +144,16 @@ def test_config_file_and_flag_precedence(tmp_path):
         ({"head": "l1"}, "trains distances"),
         ({"epochs": 0}, "epochs must be a positive number"),
         ({"val_fraction": 1.5}, "val_fraction must be in"),
+        ({"holdout_fraction": 0}, r"holdout_fraction must be in \(0, 1\)"),
+        ({"augment": {"preset": "koch", "rotaton": 5}}, "unknown augment option"),
+        ({"rotations": 4, "stream": True}, "rotations turn the whole training set in memory"),
         ({"loss": "contrastive", "batch_groups": "alphabet"}, "batch_groups shapes P x K batches"),
         ({"loss": "bce", "head": "l1", "ensemble": 2}, "which head 'l1' cannot score"),
         ({"ensemble": 0}, "ensemble must be a positive number"),
         ({"loss": "contrastive", "margin": 0}, "margin must be a positive number"),
         ({"loss": "prototypical", "margin": -0.5}, "margin of the prototypical loss must be zero or positive"),
+        ({"samples_per_class": 1}, "samples_per_class must be at least 2 for loss 'triplet'"),
+        ({"loss": "prototypical", "classes_per_batch": 1}, "classes_per_batch must be at least 2"),
     ],
 )
 def test_inconsistent_options_are_refused(overrides, message):
@@ -158,11 +163,22 @@ def test_inconsistent_options_are_refused(overrides, message):
 
 def test_cli_trains_and_prints_a_summary(tmp_path, capsys):
     out = tmp_path / "cli"
-    code = main(["train", "--encoder", "mlp", "--epochs", "1", "--embedding-dim", "8", "--out", str(out), "--quiet"])
+    code = main([
+        "train", "--encoder", "mlp", "--epochs", "1", "--embedding-dim", "8", "--out", str(out), "--quiet",
+        "--classes-per-batch", "4", "--samples-per-class", "3",
+    ])
     assert code == 0
     printed = capsys.readouterr().out
     assert "test_roc_auc" in printed and str(out) in printed
-    assert json.loads((out / "config.json").read_text())["encoder"] == "mlp"
+    config = json.loads((out / "config.json").read_text())
+    assert (config["encoder"], config["classes_per_batch"], config["samples_per_class"]) == ("mlp", 4, 3)
+
+
+def test_cli_refuses_p_x_k_batches_without_two_images_of_a_class(tmp_path, capsys):
+    assert main(["train", "--samples-per-class", "1", "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "samples_per_class must be at least 2" in err and "got 1" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # refused before any data is read or any directory made
 
 
 def test_cli_unknown_choice_lists_valid_ones(capsys):
@@ -270,6 +286,10 @@ def test_cli_heldout_speakers_flag(tmp_path, monkeypatch, capsys):
     assert seen["heldout_speakers"] is True and seen["test_speeds"] == [0.9, 1.0, 1.1]
     assert main(["train", "--heldout-speakers", "--out", str(tmp_path / "single")]) == 2
     assert "--heldout-speakers needs a two-tower" in capsys.readouterr().err
+    # flags of single-model training are refused, not dropped
+    assert main(["train", "--config", config, "--ensemble", "3", "--stream", "--out", str(tmp_path / "mm2")]) == 2
+    err = capsys.readouterr().err
+    assert "does not take --ensemble, --stream" in err and "heldout_speakers" in err and not seen.get("ensemble")
 
 
 def test_prototypical_margin_defaults_to_zero_and_reaches_the_loss():

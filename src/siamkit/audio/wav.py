@@ -104,8 +104,8 @@ def read_wav(path, sample_rate=None, resample_policy="error"):
     if sample_rate is not None and rate != sample_rate:
         if resample_policy == "error":
             raise DataError(
-                f"{path!r} is sampled at {rate} Hz but {sample_rate} Hz is needed; resample it, "
-                "or allow simple resampling (resample_policy='linear', CLI --resample linear)"
+                f"{path!r} is sampled at {rate} Hz but {sample_rate} Hz is needed; resample the file "
+                f"(e.g. `sox IN.wav -r {sample_rate} OUT.wav`), or in Python read it with resample_policy='linear'"
             )
         audio, rate = resample(audio, rate, sample_rate), int(sample_rate)
     return audio.astype("float32"), rate

@@ -13,25 +13,32 @@ _OPTIONS = (
     ("--pairs-csv", str, "CSV of path_a,path_b,label pairs (1 = same), paths relative to the CSV"),
     ("--data-dir", str, "folder of cached .npz datasets (default: $SIAMKIT_DATA_DIR)"),
     ("--image-size", str, "resize images to SIZE or HxW (required when a folder mixes sizes)"),
-    ("--channels", int, "1 (grayscale) or 3 (RGB)"),
+    ("--channels", int, "1 (grayscale), 3 (RGB) or 4 (RGBA)"),
     ("--max-pixels", int, "refuse images with more pixels than this (decompression bombs)"),
     ("--cache-dir", str, "with --stream: cache decoded images here"),
     ("--encoder", str, "encoder architecture (cnn, mlp, koch, resnet, alexnet, vgg, resnet50, ...)"),
     ("--head", str, "pair head: distance, l1 or concat"),
-    ("--loss", str, "contrastive, triplet or bce"),
+    ("--loss", str, "triplet, prototypical (both on P x K batches), contrastive or bce (both on pairs)"),
     ("--distance", str, "euclidean, sqeuclidean, manhattan, cosine or dot"),
     ("--embedding-dim", int, "size of the embedding"),
     ("--margin", float, "margin of the contrastive, triplet or prototypical loss"),
     ("--mining", str, "triplet mining: all, hard, semi-hard or easy"),
     ("--epochs", int, "training epochs"),
-    ("--batch-size", int, "pairs per batch"),
+    ("--batch-size", int, "pairs per training batch (contrastive, bce); with triplet or prototypical the "
+     "training batch is --classes-per-batch x --samples-per-class, and this sizes validation batches"),
+    ("--classes-per-batch", int, "P of the P x K batches of triplet and prototypical (default: min(16, classes))"),
+    ("--samples-per-class", int, "K of the P x K batches of triplet and prototypical (default: 4)"),
     ("--learning-rate", float, "optimizer learning rate"),
     ("--optimizer", str, "adam, adamw, sgd or rmsprop"),
-    ("--pairs-per-epoch", int, "pairs drawn per epoch (default: 2 x training images)"),
+    ("--pairs-per-epoch", int, "contrastive, bce: pairs drawn per epoch (default: 2 x training images)"),
     ("--seed", int, "seed of every random source"),
     ("--ensemble", int, "train N encoders in turn (seeds seed..seed+N-1) and concatenate their embeddings"),
     ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),
 )
+
+
+# Flags of single-model training beyond `_OPTIONS` (destinations).
+_OTHER_OPTIONS = ("holdout_classes", "skip_bad", "stream")
 
 
 def _dest(flag):
@@ -68,6 +75,17 @@ def run(args):
 
         if multimodal.is_multimodal_config(args.config):
             # A two-tower image/audio run (e.g. configs/mnist_fsdd.toml) has options of its own.
+            ignored = [
+                "--" + key.replace("_", "-") for key in (*map(_dest, (f for f, _, _ in _OPTIONS)), *_OTHER_OPTIONS)
+                if getattr(args, key) is not None and key not in multimodal.DEFAULTS
+            ]
+            if ignored:
+                from ..errors import ConfigError
+
+                raise ConfigError(
+                    f"{args.config} is a two-tower image/audio config, which does not take {', '.join(ignored)}; "
+                    f"its options are: {', '.join(sorted(multimodal.DEFAULTS))}"
+                )
             overrides = {key: getattr(args, key) for key in multimodal.DEFAULTS if hasattr(args, key)}
             run_, metrics = multimodal.train(multimodal.resolve(args.config, overrides), verbose=_verbosity(args))
             return _report(run_, metrics, "cross-modal retrieval, FSDD test split vs MNIST test images:")

@@ -33,8 +33,11 @@ def class_disjoint_split(y, fractions=(0.7, 0.15, 0.15), seed=0):
     classes = np.random.default_rng(seed).permutation(np.unique(y))
     if len(classes) < np.count_nonzero(fractions):
         raise DataError(f"{len(classes)} classes cannot fill {np.count_nonzero(fractions)} class-disjoint parts")
-    bounds = np.round(np.cumsum(fractions) * len(classes)).astype(int)
-    parts = np.split(classes, bounds[:-1])
+    counts = np.diff(np.round(np.cumsum(fractions) * len(classes)).astype(int), prepend=0)
+    for i in np.flatnonzero((fractions > 0) & (counts == 0)):  # rounding emptied a part: lend it a class
+        counts[np.argmax(counts)] -= 1
+        counts[i] = 1
+    parts = np.split(classes, np.cumsum(counts)[:-1])
     return [np.flatnonzero(np.isin(y, part)) for part in parts]
 
 

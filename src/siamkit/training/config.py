@@ -134,6 +134,7 @@ def _positive(config, key, kind=int):
 def validate(config):
     """Check every option's type and range; returns the config."""
     from .. import losses  # Keras loads here, not when the config helpers are imported
+    from ..data import augment
 
     for key, choices in _choices().items():
         check_choice(key, config[key], choices)
@@ -144,6 +145,9 @@ def validate(config):
     if config["batches_per_epoch"] is not None:
         _positive(config, "batches_per_epoch")
     check_choice("rotations", config["rotations"], [1, 2, 4])
+    if config["rotations"] > 1 and config["stream"]:
+        raise ConfigError("rotations turn the whole training set in memory, which stream avoids: use one or the other")
+    augment.from_config(config["augment"])  # a mistyped option fails here, before any data is read
     if config["holdout_groups"] is not None and config["split_by"] is None:
         raise ConfigError("holdout_groups needs split_by, the meta key the groups belong to (e.g. 'alphabet')")
     if config["batch_groups"] is not None and config["loss"] not in losses.BATCH_LOSSES:
@@ -151,6 +155,14 @@ def validate(config):
             f"batch_groups shapes P x K batches, which loss {config['loss']!r} does not use; "
             f"use one of {', '.join(sorted(losses.BATCH_LOSSES))}"
         )
+    if config["loss"] in losses.BATCH_LOSSES:
+        for key in ("classes_per_batch", "samples_per_class"):
+            value = config[key]
+            if value is not None and value < 2:
+                raise ConfigError(
+                    f"{key} must be at least 2 for loss {config['loss']!r}: every P x K batch needs two classes "
+                    f"and two images of each (a positive and a negative for every anchor), got {value}"
+                )
     if config["margin"] is None:
         config["margin"] = MARGINS.get(config["loss"], 1.0)
     for key in ("learning_rate", "temperature"):
@@ -161,9 +173,11 @@ def validate(config):
         config["margin"] = float(config["margin"])
     else:
         raise ConfigError(f"margin of the prototypical loss must be zero or positive, got {config['margin']!r}")
-    for key in ("holdout_fraction", "val_fraction", "positive_fraction"):
-        if not 0.0 <= float(config[key]) < 1.0:
-            raise ConfigError(f"{key} must be in [0, 1), got {config[key]!r}")
+    for key in ("holdout_fraction", "val_fraction"):  # both parts must hold something
+        if not 0.0 < float(config[key]) < 1.0:
+            raise ConfigError(f"{key} must be in (0, 1), got {config[key]!r}")
+    if not 0.0 <= float(config["positive_fraction"]) < 1.0:
+        raise ConfigError(f"positive_fraction must be in [0, 1), got {config['positive_fraction']!r}")
     if config["loss"] == "bce" and config["head"] == "distance":
         raise ConfigError("loss 'bce' needs a probability head: use --head l1 or --head concat")
     if config["loss"] in losses.DISTANCE_LOSSES and config["head"] != "distance":

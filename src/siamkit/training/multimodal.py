@@ -35,7 +35,7 @@ from ..evaluation.crossmodal import crossmodal_retrieval, recall_table
 from ..losses.clip import POSITIVES, ClipLoss, CrossModalContrastiveLoss
 from .config import LR_SCHEDULES, OPTIMIZERS
 from .feed import fit_sampler
-from .trainer import _new_run_dir, build_encoder, build_optimizer
+from .trainer import BACKUP_DIR, _new_run_dir, _resuming, build_encoder, build_optimizer
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -301,6 +301,7 @@ def fit_network(config, images, digits, clips, spoken, callbacks=(), verbose="au
         loss = ClipLoss(positives=config["positives"])
     else:
         scores, loss = CrossModalScores(network, "distance"), CrossModalContrastiveLoss(config["margin"])
+    scores([images[:1], clips[:1]])  # built before fit, so that BackupAndRestore can restore it
     scores.compile(optimizer=build_optimizer(config, len(batches)), loss=loss)
     started = time.perf_counter()
     fit_sampler(scores, batches, callbacks, epochs=config["epochs"], verbose=verbose)
@@ -401,6 +402,7 @@ def train(config=None, verbose="auto"):
         modalities=MODALITIES,
         keras_backend=keras.backend.backend(),
     )
+    resume = _resuming(run_dir, config, DEFAULTS)
     _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
 
     clips, spoken, take = data["audio"]["x"], data["audio"]["y"], data["audio"]["meta"]["index"]
@@ -408,8 +410,13 @@ def train(config=None, verbose="auto"):
     val = (take >= TEST_TAKES) & (take < TEST_TAKES + config["val_takes"])
     fit = take >= TEST_TAKES + config["val_takes"]
     x_img, y_img = data["images"]["train"]
-    history = keras.callbacks.CSVLogger(os.path.join(run_dir, runs.HISTORY_FILE))
-    network, seconds = fit_network(config, x_img, y_img, clips[fit], spoken[fit], [history], verbose)
+    history = os.path.join(run_dir, runs.HISTORY_FILE)
+    callbacks = [  # as in single-model training: an interrupted run resumes from its last epoch
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    network, seconds = fit_network(config, x_img, y_img, clips[fit], spoken[fit], callbacks, verbose)
     _io.save_model(network, os.path.join(run_dir, runs.MODEL_FILE))
     run = runs.Run(run_dir)
 

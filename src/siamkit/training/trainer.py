@@ -55,8 +55,8 @@ def _new_run_dir(out):
     return out
 
 
-def _resuming(run_dir, config):
-    """True when `run_dir` holds an interrupted run of the same config."""
+def _resuming(run_dir, config, defaults=DEFAULTS):
+    """True when `run_dir` holds an interrupted run of the same config (`defaults`: its kind's options)."""
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
     started = any(os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, MEMBERS_DIR))
     if not (started and os.path.isfile(config_path)):
@@ -64,7 +64,7 @@ def _resuming(run_dir, config):
     with open(config_path, encoding="utf-8") as f:
         saved = json.load(f)
     # An option newer than the saved config had its default value then.
-    changed = sorted(k for k in config if k not in _RESUMABLE_KEYS and saved.get(k, DEFAULTS.get(k)) != config[k])
+    changed = sorted(k for k in config if k not in _RESUMABLE_KEYS and saved.get(k, defaults.get(k)) != config[k])
     if changed:
         raise ConfigError(
             f"{run_dir!r} holds an interrupted run with different options {changed}; "
@@ -109,6 +109,13 @@ def split_indices(dataset, config):
         v = config["val_fraction"]
         keep, held = class_disjoint_split(groups[train_idx], (1 - v, v), seed=seed)
         train_idx, val_idx = train_idx[keep], train_idx[held]
+    for part, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx)):
+        if len(idx) == 0:
+            raise DataError(
+                f"the {part} part of the split is empty ({len(np.unique(y))} classes, holdout_fraction "
+                f"{config['holdout_fraction']}, val_fraction {config['val_fraction']}); validation needs classes "
+                f"with 2 or more images, or groups to hold out: add data or change the fractions"
+            )
     return train_idx, val_idx, test_idx
 
 
@@ -188,8 +195,10 @@ def _class_data(config, x, y, train_idx, val_idx, groups=None):
     """
     seed = config["seed"]
     augment = _augmenter(config)
+    # A streamed folder (`ImageStore`) selects lazily: the samplers decode it batch by batch.
+    x_train = x.subset(train_idx) if hasattr(x, "subset") else x[train_idx]
     x_train, y_train, g_train = _rotated(
-        x[train_idx], y[train_idx], config.get("rotations", 1), None if groups is None else groups[train_idx]
+        x_train, y[train_idx], config.get("rotations", 1), None if groups is None else groups[train_idx]
     )
     if config["loss"] in losses.BATCH_LOSSES:
         classes = config["classes_per_batch"] or min(16, len(np.unique(y_train)))
@@ -202,7 +211,13 @@ def _class_data(config, x, y, train_idx, val_idx, groups=None):
         x_train, y_train, batch_size=config["batch_size"], positive_fraction=config["positive_fraction"],
         pairs_per_epoch=config["pairs_per_epoch"], augment=augment, seed=seed,
     )
-    first, second, same = sample_pairs(y[val_idx], config["eval_pairs"], rng=seed)
+    try:
+        first, second, same = sample_pairs(y[val_idx], config["eval_pairs"], rng=seed)
+    except DataError as err:
+        raise DataError(
+            f"the validation images (val_fraction {config['val_fraction']} of each training class's images) "
+            f"cannot form pairs: {err}. Use classes with more images or a larger val_fraction"
+        ) from None
     return train, ([x[val_idx][first], x[val_idx][second]], same)
 
 
@@ -255,7 +270,7 @@ def train(config=None, verbose="auto"):
     Args:
         config: options (see `siamkit.training.config.DEFAULTS`); missing
             keys take their defaults.
-        verbose: Keras' `fit` verbosity.
+        verbose: Keras' `fit` verbosity; 0 also hides the progress bars of reading image files.
 
     Returns:
         `(run, metrics)`: the `siamkit.runs.Run` and its held-out metrics.
@@ -269,13 +284,13 @@ def train(config=None, verbose="auto"):
     config["out"] = run_dir
     keras.utils.set_random_seed(config["seed"])
 
-    loaded = load_inputs(config, run_dir)
+    loaded = load_inputs({**config, "progress": verbose != 0}, run_dir)  # quiet fits read files quietly too
     if isinstance(loaded, tuple):
         raise ConfigError("two image roots (--data-b) train a two-tower model; see configs/mnist_fsdd.toml")
     _record_input_policy(config, loaded)
     if isinstance(loaded, Pairs):
         train_pairs, val_pairs, test_pairs = split_pairs(loaded, config)
-        sample = train_pairs.first[:1]
+        sample = train_pairs.x_a[train_pairs.index_a[:1]]  # one image, not every first image of the pairs
 
         def member_data(member_config):
             return _pairs_data(member_config, train_pairs, val_pairs)
