@@ -14,7 +14,7 @@ import os
 import sys
 
 # Sub-command modules, in the order `siamkit --help` lists them.
-COMMANDS = ("train", "evaluate", "compare", "datasets", "embed", "index", "search", "dedupe")
+COMMANDS = ("train", "evaluate", "compare", "datasets", "embed", "index", "search", "dedupe", "serve")
 
 
 def _quiet_tensorflow():

@@ -2,8 +2,6 @@
 
 import json
 
-import numpy as np
-
 from .embed import add_data_options
 
 
@@ -26,31 +24,6 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def search_files(index, run, paths, k, decide=None, batch_size=256, invert=None, progress=True):
-    """Ranked results of query files: a list of `{"query", "results": [...]}`.
-
-    `run` must be the index's run (see `index_run`); `decide` is a
-    `matching.decider` or None.
-    """
-    from ..index.inputs import embed_files
-
-    z = embed_files(run, paths, batch_size, invert, progress)
-    found = index.search(z, k)
-    out = []
-    for path, zq, dist, ids in zip(paths, z, found.distances, found.ids):
-        ids, dist = ids[ids >= 0], dist[ids >= 0]
-        results = [
-            {"rank": r + 1, "id": int(i), "distance": float(d), **meta}
-            for r, (i, d, meta) in enumerate(zip(ids, dist, index.metadata(ids)))
-        ]
-        if decide is not None:
-            scores, matches = decide(np.repeat(zq[None], len(ids), 0), index.embeddings(ids))
-            for result, score, match in zip(results, scores, matches):
-                result.update(score=float(score), match=bool(match))
-        out.append({"query": path, "results": results})
-    return out
-
-
 def _table(query):
     rows = [("rank", "id", "distance", "match", "label", "path")]
     for r in query["results"]:
@@ -69,7 +42,7 @@ def run(args):
     from ..errors import ConfigError
     from ..index import load
     from ..index.inputs import index_run, list_files
-    from ..index.matching import decider
+    from ..index.matching import decider, search_files
 
     if args.k < 1:
         raise ConfigError(f"-k must be a positive integer, got {args.k}")

@@ -43,3 +43,28 @@ def decider(run, threshold=None, method=None):
 
     score_and_decide.threshold, score_and_decide.source = found
     return score_and_decide
+
+
+def search_files(index, run, paths, k, decide=None, batch_size=256, invert=None, progress=True):
+    """Ranked results of query files: a list of `{"query", "results": [...]}`.
+
+    `run` must be the index's run (see `inputs.index_run`); `decide` is a
+    `decider` or None.
+    """
+    from .inputs import embed_files
+
+    z = embed_files(run, paths, batch_size, invert, progress)
+    found = index.search(z, k)
+    out = []
+    for path, zq, dist, ids in zip(paths, z, found.distances, found.ids):
+        ids, dist = ids[ids >= 0], dist[ids >= 0]
+        results = [
+            {"rank": r + 1, "id": int(i), "distance": float(d), **meta}
+            for r, (i, d, meta) in enumerate(zip(ids, dist, index.metadata(ids)))
+        ]
+        if decide is not None:
+            scores, matches = decide(np.repeat(zq[None], len(ids), 0), index.embeddings(ids))
+            for result, score, match in zip(results, scores, matches):
+                result.update(score=float(score), match=bool(match))
+        out.append({"query": path, "results": results})
+    return out
