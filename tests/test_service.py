@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from siamkit.cli import main
+from siamkit.errors import ConfigError
 from siamkit.evaluation.compare import compare_files
 from siamkit.index import load
 from siamkit.index.inputs import embed_files
@@ -64,7 +65,7 @@ def _call(url, body=None, raw=None):
 def test_health_describes_the_run_and_index(served, trained_run):
     url, _, _ = served
     status, body = _call(url + "/health")
-    assert status == 200 and body["status"] == "ok" and body["run"] == trained_run.path
+    assert status == 200 and body["status"] == "ok" and body["run"] == "digits"  # the folder's name, not its path
     assert body["index_size"] == 12 and body["threshold"] == {"value": 1.0, "source": "given"}
 
 
@@ -119,13 +120,47 @@ def test_bad_requests_get_a_clear_error(served, path, body, status, message):
 def test_non_json_and_oversized_bodies_are_refused(served):
     url, _, _ = served
     assert _call(url + "/embed", raw=b"{not json")[0] == 400
-    status, answer = _call(url + "/embed", raw=b" " * (64 * 1024 + 1))
+    assert _call(url + "/embed", raw=b"[" * 20_000)[0] == 400  # nesting deeper than the parser's recursion
+    # far past the limit and the socket buffers: the client still gets the answer, not a broken pipe
+    status, answer = _call(url + "/embed", raw=b" " * (4 * 2**20))
     assert status == 413 and "limit is 65536" in answer["error"]
+
+
+def test_a_negative_content_length_is_refused(served):
+    import http.client
+
+    host, port = served[0].removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/embed")
+    connection.putheader("Content-Length", "-1")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 400 and "must not be negative" in json.loads(response.read())["error"]
+    connection.close()
+
+
+def test_k_beyond_the_index_is_capped_not_allocated(served):
+    url, paths, _ = served
+    status, body = _call(url + "/search", {"files": [_file(paths[0])], "k": 2**70})
+    assert status == 200 and len(body["queries"][0]["results"]) == 12
+
+
+def test_health_answers_while_the_model_is_busy(trained_run):
+    service = SimilarityService(trained_run)
+    server = make_server(service, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with service._lock:  # as during a long embedding
+            status, body = _call(f"http://127.0.0.1:{server.server_address[1]}/health")
+        assert status == 200 and body["run"] == "digits" and body["index_size"] is None
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_search_without_an_index_says_how_to_start_one(trained_run):
     service = SimilarityService(trained_run)
-    with pytest.raises(Exception, match="--index INDEX_DIR"):
+    with pytest.raises(ConfigError, match="--index INDEX_DIR"):
         service.search({"files": [], "k": 1})
 
 

@@ -161,6 +161,10 @@ def test_inconsistent_options_are_refused(overrides, message):
         resolve(overrides=overrides)
 
 
+def test_an_unused_holdout_fraction_is_not_checked():
+    assert resolve(overrides={"holdout_fraction": 0, "holdout_classes": [7, 8, 9]})["holdout_classes"] == [7, 8, 9]
+
+
 def test_cli_trains_and_prints_a_summary(tmp_path, capsys):
     out = tmp_path / "cli"
     code = main([

@@ -2,16 +2,22 @@
 
 Each write goes to a temporary file in the destination's folder and is moved
 into place with `os.replace`, which is atomic on POSIX and Windows. The file
-gets the permissions a plain `open(path, "w")` would give (`0o666` less the
-umask), not the owner-only mode of the temporary file.
+gets the permissions a plain `open(path, "w")` would give (an existing
+file's mode, else `0o666` less the umask), not the owner-only mode of the
+temporary file.
 """
 
 import contextlib
 import json
 import os
+import stat
 import tempfile
 
 import numpy as np
+
+# Read once: reading the umask means setting it, which would race with other threads' file creation.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -32,17 +38,12 @@ def atomic_path(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
+        # The mode a plain `open(path, "w")` leaves: the old file's, else 0o666 less the umask.
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-def _umask():
-    mask = os.umask(0)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
 
 
 def _json_default(obj):

@@ -71,7 +71,7 @@ class SimilarityService:
         run = self.run
         return {
             "status": "ok",
-            "run": run.path,
+            "run": os.path.basename(os.path.abspath(run.path)),  # not the server's folder layout
             "metric": run.distance,
             "input_shape": list(run.input_shape),
             "input_shape_b": run.config.get("input_shape_b"),
@@ -103,6 +103,7 @@ class SimilarityService:
         k = body.get("k", 10)
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise DataError(f"k must be a positive integer, got {k!r}")
+        k = min(k, max(len(self.index), 1))  # more than the index holds would only pad, at k x queries memory
         with _uploads(_files(body, "files")) as (paths, names):
             with self._lock:
                 found = search_files(self.index, self.run, paths, k, self.decide, invert=self.invert, progress=False)
@@ -162,7 +163,7 @@ def _uploads(files):
                 f.write(data)
         try:
             yield paths, names
-        except SiamkitError as err:
+        except (SiamkitError, OSError) as err:
             message = str(err)
             for path, name in zip(paths, names):
                 message = message.replace(path, name)
@@ -179,6 +180,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     service = None  # set by `make_server`
     max_bytes = MAX_BYTES
     server_version = "siamkit"
+    timeout = 60  # seconds a connection may stall: a slow or silent client does not hold its thread forever
 
     def do_GET(self):
         self._route("GET")
@@ -197,8 +199,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, getattr(self.service, name)(self._body()))
         except _TooLarge as err:
             return self._send(413, {"error": str(err)})
-        except (SiamkitError, FileNotFoundError) as err:
-            return self._send(400, {"error": str(err)})
+        except (SiamkitError, OSError, RecursionError) as err:  # RecursionError: absurdly nested JSON
+            run_dir = os.path.abspath(self.service.run.path)
+            return self._send(400, {"error": str(err).replace(run_dir, os.path.basename(run_dir))})
         except Exception:  # a bug, not the client's input: log it, answer without internals
             log.exception("siamkit serve: %s %s failed", method, self.path)
             return self._send(500, {"error": "internal error; see the server's log"})
@@ -208,8 +211,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             raise DataError("the request needs a Content-Length header") from None
+        if length < 0:
+            raise DataError(f"Content-Length must not be negative, got {length}")
         if length > self.max_bytes:
-            self.close_connection = True  # the unread body must not be parsed as the next request
+            self._discard(length)  # a client that is still sending would not see the answer otherwise
             raise _TooLarge(f"the request body has {length} bytes; the limit is {self.max_bytes}")
         try:
             body = json.loads(self.rfile.read(length))
@@ -218,6 +223,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             raise DataError(f"the request body must be a JSON object, got {_short(body)}")
         return body
+
+    def _discard(self, length, chunk=2**20):
+        while length > 0:
+            got = len(self.rfile.read(min(chunk, length)))
+            if not got:
+                break
+            length -= got
 
     def _send(self, status, payload):
         data = json.dumps(payload, default=_json_default).encode()

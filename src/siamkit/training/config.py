@@ -173,7 +173,10 @@ def validate(config):
         config["margin"] = float(config["margin"])
     else:
         raise ConfigError(f"margin of the prototypical loss must be zero or positive, got {config['margin']!r}")
-    for key in ("holdout_fraction", "val_fraction"):  # both parts must hold something
+    fractions = ["val_fraction"]
+    if config["holdout_classes"] is None and config["holdout_groups"] is None:
+        fractions.append("holdout_fraction")  # otherwise unused
+    for key in fractions:  # each part must hold something
         if not 0.0 < float(config[key]) < 1.0:
             raise ConfigError(f"{key} must be in (0, 1), got {config[key]!r}")
     if not 0.0 <= float(config["positive_fraction"]) < 1.0:
