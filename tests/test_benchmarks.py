@@ -63,3 +63,23 @@ def test_train_throughput_quick_writes_complete_json(tmp_path):
     assert all(math.isfinite(v) and v > 0 for v in report["ratios"].values())
     assert set(report["met"]) == set(report["targets"])
     assert len(report["environment"]["loadavg_start"]) == 3
+
+
+@pytest.mark.slow
+def test_service_benchmark_quick_writes_complete_json(tmp_path):
+    script = SCRIPT.parent / "service.py"
+    out = tmp_path / "service.json"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "HTTP / direct" in proc.stdout
+    results = json.loads(out.read_text())["results"]
+    for name in ("compare", "search"):
+        r = results[name]
+        assert r["http"]["n"] == r["direct"]["n"] == 30
+        assert 0 < r["http"]["median_ms"] <= r["http"]["p95_ms"] and 0 < r["direct"]["median_ms"]
+        assert r["overhead_ratio"] == pytest.approx(r["http"]["median_ms"] / r["direct"]["median_ms"])
+        assert r["requests_per_s"] > 0
+    assert results["embed"]["batch"] == 64 and results["embed"]["images_per_s"] > 0
