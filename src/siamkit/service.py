@@ -40,6 +40,8 @@ from ._io import _json_default
 from .errors import ConfigError, DataError, SiamkitError
 
 MAX_BYTES = 32 * 2**20
+# Answered 400 with the message: bad input, or a file gone missing or unreadable (the message names it).
+_CLIENT_ERRORS = (SiamkitError, FileNotFoundError, PermissionError)
 MAX_FILES = 256
 log = logging.getLogger(__name__)
 
@@ -163,7 +165,7 @@ def _uploads(files):
                 f.write(data)
         try:
             yield paths, names
-        except (SiamkitError, OSError) as err:
+        except _CLIENT_ERRORS as err:
             message = str(err)
             for path, name in zip(paths, names):
                 message = message.replace(path, name)
@@ -193,18 +195,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if name is None:
             known = ", ".join(f"{m} {p}" for m, p in ROUTES)
             return self._send(404, {"error": f"no {method} {self.path}; this service answers {known}"})
+        operation = getattr(self.service, name)
         try:
-            if method == "GET":
-                return self._send(200, getattr(self.service, name)())
-            return self._send(200, getattr(self.service, name)(self._body()))
+            payload = operation() if method == "GET" else operation(self._body())
         except _TooLarge as err:
             return self._send(413, {"error": str(err)})
-        except (SiamkitError, OSError, RecursionError) as err:  # RecursionError: absurdly nested JSON
+        except _CLIENT_ERRORS as err:
             run_dir = os.path.abspath(self.service.run.path)
             return self._send(400, {"error": str(err).replace(run_dir, os.path.basename(run_dir))})
         except Exception:  # a bug, not the client's input: log it, answer without internals
             log.exception("siamkit serve: %s %s failed", method, self.path)
             return self._send(500, {"error": "internal error; see the server's log"})
+        self._send(200, payload)
 
     def _body(self):
         try:
@@ -218,7 +220,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise _TooLarge(f"the request body has {length} bytes; the limit is {self.max_bytes}")
         try:
             body = json.loads(self.rfile.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:  # RecursionError: absurd nesting
             raise DataError(f"the request body is not JSON: {err}") from None
         if not isinstance(body, dict):
             raise DataError(f"the request body must be a JSON object, got {_short(body)}")
