@@ -14,9 +14,9 @@ two-tower run's audio tower): `{"name": "query.png", "data": "<base64>"}`.
 Uploads are written to a private temporary folder under generated names and
 read by the same readers as the CLI (the run's image policy, the
 decompression-bomb limit), so a file means the same here as on the command
-line. A request larger than `max_bytes` is refused (413) before it is read;
-input a user can fix answers 400 with `{"error": message}`, an unknown path
-404. Model calls are serialised by a lock, so the threaded server answers
+line. A request larger than `max_bytes` is refused (413) and its body
+discarded unparsed; input a user can fix answers 400 with
+`{"error": message}`, an unknown path 404. Model calls are serialised by a lock, so the threaded server answers
 `/health` while a batch is being embedded.
 
 Example:

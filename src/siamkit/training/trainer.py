@@ -31,6 +31,7 @@ from ..data.splits import class_disjoint_split
 from ..errors import ConfigError, DataError
 from .config import DEFAULTS, resolve
 from ..datasets import Pairs
+from ..datasets.base import _select
 from . import heldout
 from .feed import fit_sampler
 from .inputs import load_inputs
@@ -195,10 +196,9 @@ def _class_data(config, x, y, train_idx, val_idx, groups=None):
     """
     seed = config["seed"]
     augment = _augmenter(config)
-    # A streamed folder (`ImageStore`) selects lazily: the samplers decode it batch by batch.
-    x_train = x.subset(train_idx) if hasattr(x, "subset") else x[train_idx]
+    # `_select` keeps a streamed folder (`ImageStore`) lazy: the samplers decode it batch by batch.
     x_train, y_train, g_train = _rotated(
-        x_train, y[train_idx], config.get("rotations", 1), None if groups is None else groups[train_idx]
+        _select(x, train_idx), y[train_idx], config.get("rotations", 1), None if groups is None else groups[train_idx]
     )
     if config["loss"] in losses.BATCH_LOSSES:
         classes = config["classes_per_batch"] or min(16, len(np.unique(y_train)))
