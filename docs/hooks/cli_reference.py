@@ -6,6 +6,7 @@ matches `siamkit COMMAND --help`.
 """
 
 import argparse
+import functools
 import re
 
 MARKER = re.compile(r"^<!-- cli: ([\w-]+(?: [\w-]+)*) -->$", re.MULTILINE)
@@ -42,6 +43,8 @@ def _argument(action):
 
 
 def render(parser):
+    # A fixed width, so the page does not depend on the terminal that builds it.
+    parser.formatter_class = functools.partial(argparse.HelpFormatter, width=88)
     lines = ["```text", parser.format_usage().strip(), "```", ""]
     if parser.description:
         lines += [_cell(parser.description).strip(), ""]
