@@ -1,4 +1,4 @@
-"""Omniglot one-shot benchmark (issue 5): train, validate, evaluate, from one command.
+"""Omniglot one-shot benchmark: train, validate, evaluate, from one command.
 
 Trains `configs/omniglot.toml` with `siamkit.training.train` on the
 background set (the evaluation alphabets are held out, 4 background alphabets
@@ -22,12 +22,13 @@ are the validation set), then evaluates the saved run:
   decides nothing.
 
 Prints a table and writes `benchmarks/results/omniglot_oneshot.json`.
-`--quick` trains a few batches to check the pipeline, not the accuracy.
+`--quick` trains a few batches to check the pipeline, not the accuracy, and
+writes `runs/benchmarks/omniglot_oneshot.json` instead.
 
 Usage:
 
-    python benchmarks/omniglot_oneshot.py                 # full run: 35-60 min training, ~14 evaluation
-    python benchmarks/omniglot_oneshot.py --quick         # CI: about a minute
+    python benchmarks/omniglot_oneshot.py                 # full run: about an hour on 2 CPU cores
+    python benchmarks/omniglot_oneshot.py --quick         # a pipeline check, a minute or two
     python benchmarks/omniglot_oneshot.py --run-dir runs/omniglot/x   # evaluate a trained run
 """
 
@@ -49,9 +50,12 @@ from siamkit.runs import Run  # noqa: E402
 from siamkit.training import resolve, train  # noqa: E402
 from siamkit.training.config import tomllib  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(REPO, "configs", "omniglot.toml")
-RESULTS = os.path.join(REPO, "benchmarks", "results", "omniglot_oneshot.json")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from _output import output_path  # noqa: E402
+
+CONFIG = os.path.join(os.path.dirname(HERE), "configs", "omniglot.toml")
 EPISODES = 2000
 # --quick: a narrow model trained for a few batches, 2 test-time views, 2,000 MNIST images.
 QUICK = {
@@ -87,23 +91,21 @@ def _parse_value(text):
         return text
 
 
-# Local scaling weights tried on validation (0: off), each over the 5 nearest other prototypes. On the
-# session 9 probes (validation within-alphabet, 2,000 trials) 0.2-0.3 over 3-8 neighbours gave +0.9-1.1
-# points at 1 view and +0.3-0.7 at 9; 0.5 over all 19 lost. On probes trained with L2-normalised
-# embeddings (session 10) it added 0.1-0.2 at 9 views, so the weight is chosen per run.
+# Local scaling weights tried on validation (0: off), each over the 5 nearest other prototypes. On
+# unnormalised embeddings 0.2-0.3 added 0.3-0.7 points of validation within-alphabet accuracy at 9 views,
+# on L2-normalised ones 0.1-0.2, and 0.5 over all 19 other prototypes lost: the weight is chosen per run.
 LOCAL_SCALING = (0.0, 0.1, 0.2, 0.3, 0.4)
 SCALING_NEIGHBOURS = 5
 
 # Shift directions (rows, columns): right, left, down, up, then the four diagonals.
 SHIFTS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
 # Shifts are 1/14 of the image side: the same move of the character at every resolution. Chosen on
-# validation (2,000 within-alphabet trials, 9 views, the session 7 84x84 model): 2 px 88.43%, 3 px
-# 88.89%, 4 px 88.87%, 5 px 89.29%, 6 px 89.28%, 8 px 89.03%, 10 px 89.19%.
+# validation (2,000 within-alphabet trials, 9 views, an 84x84 model): 2 px 88.43%, 3 px 88.89%, 4 px
+# 88.87%, 5 px 89.29%, 6 px 89.28%, 8 px 89.03%, 10 px 89.19%.
 SHIFT_FRACTION = 1 / 14
-# Past 9 views, the same 9 of the image zoomed by each factor (27 views). On the two session 9 probes
-# (validation within-alphabet, 2,000 trials) they added 0.3-0.4 points at 9 views (85.95 -> 86.37%,
-# 85.98 -> 86.24%), and +0.29 on the recipe's full run (88.80 -> 89.09%), for 3x the embedding time
-# of the evaluation (not of training); validation decides.
+# Past 9 views, the same 9 of the image zoomed by each factor (27 views): +0.3 points of validation
+# within-alphabet accuracy over 9 views (88.80 -> 89.09% on the 1,800-step recipe), for 3x the
+# embedding time of the evaluation (not of training); validation decides.
 SCALES = (0.9, 1.1)
 VIEW_COUNTS = (1, 5, 9, 27)
 
@@ -226,9 +228,14 @@ def main(argv=None):
         choices=[*range(1, 10), 27],
         help="most test-time views: 1-9 shifts, or 27 (the 9 also zoomed by 0.9 and 1.1); default 27",
     )
-    parser.add_argument("--json", default=RESULTS, help="where to write the results")
+    parser.add_argument(
+        "--json",
+        help="where to write the results (default: benchmarks/results/omniglot_oneshot.json; with --quick, "
+        "runs/benchmarks/omniglot_oneshot.json)",
+    )
     parser.add_argument("--data-dir", help="folder of the .npz datasets (default: $SIAMKIT_DATA_DIR or the cache)")
     args = parser.parse_args(argv)
+    args.json = output_path("omniglot_oneshot.json", args.json, args.quick)
 
     started = time.time()
     load_before = os.getloadavg()
@@ -317,8 +324,8 @@ def main(argv=None):
 def _cpu():
     """The CPU's model name and AVX extensions, from /proc/cpuinfo (Linux); empty elsewhere.
 
-    The training time depends on them: a step of the 84x84 recipe takes about 0.5 s on the 2-core
-    AVX-512 EPYC and 1.0-2.1 s on an AVX2-only one.
+    The training time depends on them: on 2 AMD EPYC cores a step of the 84x84 recipe runs 2.5-3x
+    faster with AVX-512 than with AVX2 only.
     """
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

@@ -23,7 +23,8 @@ Usage:
     python benchmarks/search.py            # the full run (tens of minutes on 2 cores)
     python benchmarks/search.py --quick    # 100,000 x 64, a couple of minutes
 
-It prints a table and writes `benchmarks/results/search.json`.
+It prints a table and writes `benchmarks/results/search.json`; a `--quick`
+run writes `runs/benchmarks/search.json` instead.
 """
 
 import argparse
@@ -38,6 +39,10 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from _output import output_path  # noqa: E402
+
 CHUNK = 10_000  # small, so that the generator's buffers barely count in peak RSS
 EF_SEARCH = (16, 32, 64, 128)
 
@@ -271,7 +276,7 @@ def report(res):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=1_000_000, help="gallery vectors")
+    parser.add_argument("--n", type=int, help="gallery vectors (default: 1,000,000; with --quick, 100,000)")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("-k", type=int, default=10)
@@ -281,8 +286,10 @@ def main(argv=None):
     parser.add_argument("--embed-images", type=int, default=5000)
     parser.add_argument("--run", help="a run directory for the embedding throughput (default: train a digits CNN)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="100,000 gallery vectors")
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "search.json"))
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 100,000 gallery vectors unless --n")
+    parser.add_argument(
+        "--out", help="JSON output path (default: benchmarks/results/search.json; with --quick, runs/benchmarks/)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -290,7 +297,8 @@ def main(argv=None):
         print(json.dumps(WORKERS[args.worker](json.loads(args.config))))
         return 0
 
-    n = 100_000 if args.quick else args.n
+    out = output_path("search.json", args.out, args.quick)
+    n = args.n or (100_000 if args.quick else 1_000_000)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = {
@@ -338,12 +346,12 @@ def main(argv=None):
         "faiss": faiss.__version__,
     }
     res["config"] = {k: v for k, v in cfg.items() if k != "tmp"}
-    res["command"] = "python benchmarks/search.py" + (" --quick" if args.quick else "")
+    res["command"] = " ".join(["python", "benchmarks/search.py", *(sys.argv[1:] if argv is None else argv)])
     from siamkit import _io
 
-    _io.write_json(args.out, res)
+    _io.write_json(out, res)
     print(report(res))
-    print(f"\nwrote {args.out}")
+    print(f"\nwrote {out}")
     return 0
 
 

@@ -18,7 +18,8 @@ Usage:
     python benchmarks/service.py            # 300 requests per measurement
     python benchmarks/service.py --quick    # 30, for CI
 
-It prints a table and writes `benchmarks/results/service.json`.
+It prints a table and writes `benchmarks/results/service.json`; a `--quick`
+run writes `runs/benchmarks/service.json` instead.
 """
 
 import argparse
@@ -36,6 +37,9 @@ import urllib.request
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from _output import output_path  # noqa: E402
 
 
 def _gallery(folder, n):
@@ -156,8 +160,11 @@ def main(argv=None):
     parser.add_argument("--gallery", type=int, default=1000, help="gallery PNG files in the index")
     parser.add_argument("--run", help="a run directory (default: train a digits CNN for 5 epochs)")
     parser.add_argument("--quick", action="store_true", help="30 requests, 200 gallery files")
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "service.json"))
+    parser.add_argument(
+        "--out", help="JSON output path (default: benchmarks/results/service.json; with --quick, runs/benchmarks/)"
+    )
     args = parser.parse_args(argv)
+    path = output_path("service.json", args.out, args.quick)
     if args.quick:
         args.requests, args.gallery = 30, 200
 
@@ -187,8 +194,8 @@ def main(argv=None):
             "loadavg_start": load_start, "loadavg_end": os.getloadavg(), "argv": sys.argv,
         },
     }
-    _io.write_json(args.out, out)
-    print(f"\nwrote {args.out}")
+    _io.write_json(path, out)
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

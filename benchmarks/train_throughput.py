@@ -26,10 +26,11 @@ leave on the table.
 
 Usage:
 
-    SIAMKIT_DATA_DIR=../shared/data python benchmarks/train_throughput.py
+    SIAMKIT_DATA_DIR=/path/to/data python benchmarks/train_throughput.py
     python benchmarks/train_throughput.py --quick      # a short smoke run, no variants
 
-Prints a table and writes `benchmarks/results/train_throughput.json`.
+Prints a table and writes `benchmarks/results/train_throughput.json`; a
+`--quick` run writes `runs/benchmarks/train_throughput.json` instead.
 """
 
 import argparse
@@ -46,7 +47,9 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
-DEFAULT_OUT = HERE / "results" / "train_throughput.json"
+sys.path.insert(0, str(HERE))
+
+from _output import output_path  # noqa: E402
 
 IMAGE_SHAPE = (28, 28, 1)
 BATCH_SIZE = 128
@@ -368,7 +371,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a short smoke run: few steps, no variants")
     parser.add_argument("--variants", action=argparse.BooleanOptionalAction, default=None,
                         help="also time siamkit with jit_compile / steps_per_execution (default: on unless --quick)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON output path")
+    parser.add_argument("--out", help="JSON output path (default: benchmarks/results/train_throughput.json; "
+                        "with --quick, runs/benchmarks/train_throughput.json)")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--child-opts", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -376,6 +380,7 @@ def main(argv=None):
         return _child_main(args.child, json.loads(args.child_opts))
 
     quick = args.quick
+    out = output_path("train_throughput.json", args.out, quick)
     steps = args.steps if args.steps is not None else (5 if quick else 96)
     warmup = args.warmup if args.warmup is not None else (2 if quick else 16)
     if steps < 1 or warmup < 1:
@@ -444,8 +449,8 @@ def main(argv=None):
 
     from siamkit import _io  # NumPy only; imported late so no child inherits its memory
 
-    _io.write_json(args.out, report)
-    print(f"wrote {args.out}")
+    _io.write_json(out, report)
+    print(f"wrote {out}")
     return report
 
 

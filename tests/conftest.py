@@ -3,8 +3,10 @@
 `shared_data_dir` points at the real datasets (`$SIAMKIT_DATA_DIR`, else
 `../shared/data` beside the repository) and skips the test when absent.
 `trained_run` is a tiny digits run, trained once per session.
+`results_digest()` fingerprints the committed benchmark results.
 """
 
+import hashlib
 import os
 import pathlib
 
@@ -13,6 +15,15 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def results_digest():
+    """SHA-256 over the names and bytes of every file in `benchmarks/results/`."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "benchmarks" / "results").rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def find_shared_data():

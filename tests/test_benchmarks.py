@@ -1,4 +1,8 @@
-"""The benchmark scripts run end to end; their numbers are checked for sanity, never for speed."""
+"""The benchmark scripts run end to end; their numbers are checked for sanity, never for speed.
+
+Every `--quick` run leaves the committed results in `benchmarks/results/` byte for byte as they were:
+quick runs write under `runs/benchmarks/` of the working directory and refuse `benchmarks/results/`.
+"""
 
 import importlib.util
 import json
@@ -8,15 +12,66 @@ import subprocess
 import sys
 
 import pytest
+from conftest import results_digest
 
-SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "train_throughput.py"
+BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPT = BENCHMARKS / "train_throughput.py"
+# Each benchmark's results file and the option that names it.
+OUTPUTS = {
+    "train_throughput.py": ("--out", "train_throughput.json"),
+    "search.py": ("--out", "search.json"),
+    "service.py": ("--out", "service.json"),
+    "omniglot_oneshot.py": ("--json", "omniglot_oneshot.json"),
+}
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("train_throughput", SCRIPT)
+def _load_script(path=SCRIPT):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _run_quick(script, cwd, *args, timeout=1200):
+    """`script --quick ARGS` from `cwd`; returns the process and its JSON (under cwd/runs/benchmarks/)."""
+    before = results_digest()
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert results_digest() == before, f"{script} --quick changed benchmarks/results/"
+    return proc, json.loads((cwd / "runs" / "benchmarks" / OUTPUTS[script][1]).read_text())
+
+
+def test_output_path_keeps_quick_runs_out_of_the_results():
+    output = _load_script(BENCHMARKS / "_output.py")
+    results = pathlib.Path(output.RESULTS)
+    assert results == BENCHMARKS / "results"
+    assert output.output_path("x.json") == str(results / "x.json")
+    assert output.output_path("x.json", quick=True) == str(pathlib.Path("runs", "benchmarks", "x.json"))
+    assert output.output_path("x.json", "elsewhere/x.json", quick=True) == "elsewhere/x.json"
+    assert output.output_path("x.json", str(results / "y.json")) == str(results / "y.json")  # full runs may
+    for inside in (results / "x.json", results / "sub" / "x.json"):
+        with pytest.raises(SystemExit, match="--quick writes smoke-test figures"):
+            output.output_path("x.json", str(inside), quick=True)
+
+
+@pytest.mark.parametrize(
+    "script",
+    # The Omniglot script loads Keras before it parses its options.
+    [pytest.param(s, marks=pytest.mark.slow) if s == "omniglot_oneshot.py" else s for s in sorted(OUTPUTS)],
+)
+def test_quick_run_refuses_to_write_into_the_results(script, tmp_path):
+    option, name = OUTPUTS[script]
+    before = results_digest()
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", option, str(BENCHMARKS / "results" / name)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode != 0 and "--quick writes smoke-test figures" in proc.stderr, proc.stderr[-2000:]
+    assert results_digest() == before
+    assert not (tmp_path / "runs").exists()  # refused before any work
 
 
 def test_train_rates_from_step_marks():
@@ -35,14 +90,8 @@ def test_train_rates_from_step_marks():
 @pytest.mark.slow
 def test_train_throughput_quick_writes_complete_json(tmp_path):
     pytest.importorskip("torch")
-    out = tmp_path / "train_throughput.json"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=1200, check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc, report = _run_quick("train_throughput.py", tmp_path)
     assert "train pairs/s" in proc.stdout and "sampler pairs/s" in proc.stdout
-    report = json.loads(out.read_text())
 
     assert report["config"]["quick"] is True and report["variants"] == []
     for side in ("siamkit", "torch"):
@@ -67,15 +116,9 @@ def test_train_throughput_quick_writes_complete_json(tmp_path):
 
 @pytest.mark.slow
 def test_service_benchmark_quick_writes_complete_json(tmp_path):
-    script = SCRIPT.parent / "service.py"
-    out = tmp_path / "service.json"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc, report = _run_quick("service.py", tmp_path, timeout=900)
     assert "HTTP / direct" in proc.stdout
-    results = json.loads(out.read_text())["results"]
+    results = report["results"]
     for name in ("compare", "search"):
         r = results[name]
         assert r["http"]["n"] == r["direct"]["n"] == 30
@@ -83,3 +126,19 @@ def test_service_benchmark_quick_writes_complete_json(tmp_path):
         assert r["overhead_ratio"] == pytest.approx(r["http"]["median_ms"] / r["direct"]["median_ms"])
         assert r["requests_per_s"] > 0
     assert results["embed"]["batch"] == 64 and results["embed"]["images_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_search_benchmark_quick_writes_complete_json(tmp_path):
+    pytest.importorskip("faiss")
+    args = ("--n", "20000", "--queries", "100", "--embed-images", "400", "--repeats", "1")
+    proc, res = _run_quick("search.py", tmp_path, *args, timeout=900)
+    assert "siamkit exact, queries/s" in proc.stdout
+    assert res["config"]["n"] == 20000 and res["config"]["queries"] == 100
+    for metric in ("euclidean", "cosine"):
+        assert res["exact"][metric]["qps"] > 0 and res["faiss_flat"][metric]["qps"] > 0
+        assert res["faiss_flat"][metric]["same_top_k"] >= 0.99  # both are exact (up to float ties)
+    assert [r["ef_search"] for r in res["hnsw"]["ef"]] == [16, 32, 64, 128]
+    assert all(0 < r["recall"] <= 1 for r in res["hnsw"]["ef"])
+    assert res["embedding"]["files_images_per_s"] > 0 and res["embedding"]["arrays_images_per_s"] > 0
+    assert set(res["targets"]) == {"exact_vs_faiss", "hnsw", "memory"}

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
@@ -22,14 +23,21 @@ def _benchmark(repo):
 
 @pytest.fixture(scope="module")
 def quick(shared_data_dir, tmp_path_factory):
-    from conftest import REPO
+    from conftest import REPO, results_digest
 
     if not (shared_data_dir / "omniglot.npz").is_file():
         pytest.skip("omniglot.npz is not in the shared data folder")
     tmp = tmp_path_factory.mktemp("omniglot")
-    out, results = tmp / "run", tmp / "omniglot_oneshot.json"
+    out = tmp / "run"
     bench = _benchmark(REPO)
-    assert bench.main(["--quick", "--out", str(out), "--json", str(results), "--data-dir", str(shared_data_dir)]) == 0
+    before, cwd = results_digest(), os.getcwd()
+    os.chdir(tmp)  # a quick run writes its JSON under the working directory's runs/benchmarks/
+    try:
+        assert bench.main(["--quick", "--out", str(out), "--data-dir", str(shared_data_dir)]) == 0
+    finally:
+        os.chdir(cwd)
+    assert results_digest() == before, "--quick changed benchmarks/results/"
+    results = tmp / "runs" / "benchmarks" / "omniglot_oneshot.json"
     return bench, Run(str(out)), json.loads(results.read_text())
 
 
