@@ -83,7 +83,8 @@ class Run:
     @property
     def higher_is_similar(self):
         """True when the model's pair score grows with similarity."""
-        return bool(self.config.get("higher_is_similar", self.model.higher_is_similar))
+        recorded = self.config.get("higher_is_similar")  # loads the model only when the config does not say
+        return bool(self.model.higher_is_similar if recorded is None else recorded)
 
     @property
     def distance(self):
