@@ -114,7 +114,7 @@ def measure(run, paths, index, n, clients):
             ),
             "search": (
                 lambda i: _post(url + "/search", {"files": [files[i % len(files)]], "k": 10}),
-                lambda i: search_files(index, run, [paths[i % len(paths)]], 10, service.decide, progress=False),
+                lambda i: search_files(index, run, [paths[i % len(paths)]], 10, service.decision, progress=False),
             ),
         }
         results = {}

@@ -6,7 +6,7 @@ from PIL import Image
 from scipy import stats
 
 from siamkit.errors import ConfigError, DataError
-from siamkit.evaluation import oneshot
+from siamkit.evaluation import lake, oneshot
 from siamkit.evaluation.knn import pairwise_costs
 
 
@@ -228,11 +228,11 @@ def test_lake_layout_evaluator(tmp_path):
     _write_lake_run(tmp_path, "run01", [3, 0, 4, 1, 2], images)
     _write_lake_run(tmp_path, "run02", [1, 2, 0, 4, 3], images, prefix_run=True, wrong=(2,))
     (tmp_path / "notes").mkdir()  # other folders are ignored
-    runs = oneshot.read_lake_runs(tmp_path)
+    runs = lake.read_lake_runs(tmp_path)
     assert [r.name for r in runs] == ["run01", "run02"]
     assert runs[0].answer.tolist() == [3, 0, 4, 1, 2]
     assert [p.rsplit("/", 2)[-2:] for p in runs[1].query][0] == ["test", "item01.png"]
-    result = oneshot.evaluate_lake_runs(runs, _read_pixels)
+    result = lake.evaluate_lake_runs(runs, _read_pixels)
     assert [r["error"] for r in result["runs"]] == [0.0, pytest.approx(20.0)]
     assert result["error"] == pytest.approx(10.0)
     assert result["runs"][0]["ways"] == 5 and result["runs"][0]["queries"] == 5
@@ -240,12 +240,12 @@ def test_lake_layout_evaluator(tmp_path):
 
 def test_lake_layout_errors(tmp_path):
     with pytest.raises(DataError, match="no runNN folders"):
-        oneshot.read_lake_runs(tmp_path)
+        lake.read_lake_runs(tmp_path)
     (tmp_path / "run01").mkdir()
     with pytest.raises(DataError, match="class_labels.txt is missing"):
-        oneshot.read_lake_runs(tmp_path)
+        lake.read_lake_runs(tmp_path)
     (tmp_path / "run01" / "class_labels.txt").write_text("test/item01.png training/class01.png\n")
     with pytest.raises(DataError, match="does not exist"):
-        oneshot.read_lake_runs(tmp_path)
+        lake.read_lake_runs(tmp_path)
     with pytest.raises(DataError, match="does not exist"):
-        oneshot.read_lake_runs(tmp_path / "missing")
+        lake.read_lake_runs(tmp_path / "missing")

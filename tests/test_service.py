@@ -167,3 +167,24 @@ def test_search_without_an_index_says_how_to_start_one(trained_run):
 def test_cli_refuses_a_bad_port(trained_run, capsys):
     assert main(["serve", trained_run.path, "--port", "70000"]) == 2
     assert "--port must be in 0..65535" in capsys.readouterr().err
+
+
+def test_the_decision_is_made_once_at_start_up(trained_run, tmp_path):
+    import shutil
+
+    from siamkit.errors import DataError
+    from siamkit.evaluation.calibration import calibrate, write_calibration
+    from siamkit.runs import Run
+
+    run_dir = tmp_path / "digits"
+    shutil.copytree(trained_run.path, run_dir, ignore=shutil.ignore_patterns("calibration.json"))
+    paths = _digit_pngs(tmp_path / "files", 2)
+    body = {"a": _file(paths[0]), "b": _file(paths[1])}
+    uncalibrated = SimilarityService(Run(run_dir))
+    assert uncalibrated.health()["threshold"] is None
+    with pytest.raises(DataError, match="siamkit evaluate"):
+        uncalibrated.compare(body)
+    write_calibration(run_dir, calibrate([1, 0], [0.5, 2.0], higher_is_similar=False))
+    calibrated = SimilarityService(Run(run_dir))
+    (run_dir / "calibration.json").unlink()  # read at start-up, not per request
+    assert calibrated.compare(body)["threshold_source"] == "calibration.json (accuracy)"

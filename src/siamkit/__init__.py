@@ -18,8 +18,10 @@ _SUBMODULES = (
     "evaluation",
     "index",
     "losses",
+    "miners",
     "models",
     "runs",
+    "service",
     "training",
 )
 

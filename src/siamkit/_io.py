@@ -46,7 +46,14 @@ def atomic_path(path, suffix=""):
             os.remove(tmp)
 
 
-def _json_default(obj):
+def json_default(obj):
+    """The `default` of `json.dump` for NumPy values: scalars become Python numbers, arrays lists.
+
+    Example:
+
+    >>> json.dumps({"n": np.int64(3), "v": np.arange(2)}, default=json_default)
+    '{"n": 3, "v": [0, 1]}'
+    """
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -58,7 +65,7 @@ def write_json(path, data):
     """Atomically write `data` as indented JSON (NumPy values included)."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, default=_json_default)
+            json.dump(data, f, indent=2, default=json_default)
             f.write("\n")
 
 

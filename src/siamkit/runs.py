@@ -9,8 +9,14 @@ Layout of `RUN_DIR`:
 - `history.csv`: Keras' per-epoch log;
 - `metrics.json`: held-out metrics;
 - `calibration.json`: decision thresholds (written by evaluation), optional.
+
+Files become model inputs only through `Run.read_inputs` and `Run.read_pairs`,
+so every command reads a file the way the run was trained: images under its
+image policy (size, channels, `invert`), audio at its sample rate and clip
+length.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -77,7 +83,8 @@ class Run:
     @property
     def higher_is_similar(self):
         """True when the model's pair score grows with similarity."""
-        return bool(self.config.get("higher_is_similar", self.model.higher_is_similar))
+        recorded = self.config.get("higher_is_similar")  # loads the model only when the config does not say
+        return bool(self.model.higher_is_similar if recorded is None else recorded)
 
     @property
     def distance(self):
@@ -101,6 +108,66 @@ class Run:
                 f"(run {self.path!r}); resize them or use the run's image policy"
             )
         return x
+
+    def _inverted(self, invert):
+        """Whether images are read with flipped intensities: `invert`, else the run config's (False when absent)."""
+        return bool(self.config.get("invert", False) if invert is None else invert)
+
+    def read_inputs(self, paths, modality="a", invert=None):
+        """Files as inputs of one tower, read the way the run was trained.
+
+        A tower with image inputs `(h, w, c)` reads image files resized to
+        `(h, w)` with `c` channels (the run's image policy); a tower with
+        waveform inputs `(n,)` reads PCM WAV files at the run's `sample_rate`,
+        padded or cropped to `n` samples.
+
+        Args:
+            paths: files of the tower's type.
+            modality: `"a"`, or `"b"` for the second tower of a two-tower run.
+            invert: for images, flip intensities (`1 - x`), for files whose
+                ink is dark when the run was trained on ink-high data;
+                default: the run config's `invert` (False when absent).
+
+        Returns:
+            float32 inputs, `(len(paths), *input_shape)`.
+
+        Example:
+
+        >>> x = Run("runs/digits").read_inputs(["a.png", "b.png"])   # doctest: +SKIP
+        >>> x.shape                                                  # doctest: +SKIP
+        (2, 28, 28, 1)
+        """
+        shape = self.config["input_shape_b" if modality == "b" else "input_shape"]
+        paths = [os.fspath(p) for p in paths]
+        if len(shape) == 3:
+            from .datasets import images
+
+            h, w, c = shape
+            decoded = images.read_images(paths, image_size=(h, w), channels=c, progress=False)
+            x = images.to_float(decoded.images)
+            return 1.0 - x if self._inverted(invert) else x
+        if len(shape) == 1:
+            from .audio import read_wavs
+
+            rate = self.config.get("sample_rate")
+            if rate is None:
+                raise DataError(f"the run {self.path!r} records no sample_rate in config.json; cannot read .wav files")
+            return read_wavs(paths, rate, shape[0])
+        raise DataError(f"the run {self.path!r} has inputs of shape {tuple(shape)}, which are not read from files")
+
+    def read_pairs(self, csv_path, invert=None):
+        """A pair CSV (`path_a,path_b,label`) as a `siamkit.datasets.Pairs`, read as by `read_inputs`.
+
+        Args:
+            csv_path: the CSV; paths are relative to its folder.
+            invert: as for `read_inputs`.
+        """
+        from .datasets import load_pairs
+
+        h, w, c = self.input_shape
+        loaded = load_pairs(csv_path, image_size=(h, w), channels=c, progress=False)
+        x = 1.0 - loaded.x_a if self._inverted(invert) else loaded.x_a
+        return dataclasses.replace(loaded, x_a=x, x_b=x)
 
     def embed(self, x, modality="a", batch_size=256):
         """Embeddings of `x` as a NumPy array.

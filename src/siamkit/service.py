@@ -36,7 +36,7 @@ import os
 import tempfile
 import threading
 
-from ._io import _json_default
+from ._io import json_default
 from .errors import ConfigError, DataError, SiamkitError
 
 MAX_BYTES = 32 * 2**20
@@ -57,16 +57,19 @@ class SimilarityService:
             run's calibrated one (from `siamkit evaluate`), if any.
         method: which calibrated threshold (`accuracy`, `eer`, `far`).
         invert: read images as dark ink on white.
+
+    The decision (`siamkit.evaluation.calibration.Decision`) is made once,
+    here: a calibration written later takes effect when the service restarts.
+    Without one, `/compare` answers 400 and `/search` results carry no match.
     """
 
     def __init__(self, run, index=None, threshold=None, method=None, invert=None):
-        from .index.matching import decider
+        from .evaluation.calibration import Decision
 
         if index is not None:
             index.check_model(run.fingerprint())
         self.run, self.index, self.invert = run, index, invert
-        self.threshold, self.method = threshold, method
-        self.decide = decider(run, threshold, method)
+        self.decision = Decision.for_run(run, threshold, method)
         self._lock = threading.Lock()
 
     def health(self):
@@ -78,7 +81,7 @@ class SimilarityService:
             "input_shape": list(run.input_shape),
             "input_shape_b": run.config.get("input_shape_b"),
             "index_size": None if self.index is None else len(self.index),
-            "threshold": None if self.decide is None else {"value": self.decide.threshold, "source": self.decide.source},
+            "threshold": self.decision.to_json(),
         }
 
     def embed(self, body):
@@ -95,7 +98,7 @@ class SimilarityService:
         files = [_file(_field(body, side), side) for side in ("a", "b")]
         with _uploads(files) as (paths, _):
             with self._lock:
-                return compare_files(self.run, *paths, self.threshold, self.method, self.invert)
+                return compare_files(self.run, *paths, invert=self.invert, decision=self.decision)
 
     def search(self, body):
         from .index.matching import search_files
@@ -108,7 +111,7 @@ class SimilarityService:
         k = min(k, max(len(self.index), 1))  # more than the index holds would only pad, at k x queries memory
         with _uploads(_files(body, "files")) as (paths, names):
             with self._lock:
-                found = search_files(self.index, self.run, paths, k, self.decide, invert=self.invert, progress=False)
+                found = search_files(self.index, self.run, paths, k, self.decision, invert=self.invert, progress=False)
         for query, name in zip(found, names):
             query["query"] = name
         return {"metric": self.index.metric, "queries": found}
@@ -152,12 +155,12 @@ def _uploads(files):
     Each file is stored under a generated name with its own extension, so a
     client's name never becomes a path here; errors name the client's files.
     """
-    from .index.inputs import READERS
+    from .index.inputs import FILE_TYPES
 
     names = [name for name, _ in files]
     for name in names:
-        if os.path.splitext(name)[1].lower() not in READERS:
-            raise DataError(f"{name!r}: unsupported file type; readable types: {', '.join(sorted(READERS))}")
+        if os.path.splitext(name)[1].lower() not in FILE_TYPES:
+            raise DataError(f"{name!r}: unsupported file type; readable types: {', '.join(sorted(FILE_TYPES))}")
     with tempfile.TemporaryDirectory(prefix="siamkit-serve-") as folder:
         paths = [os.path.join(folder, f"{i}{os.path.splitext(name)[1].lower()}") for i, name in enumerate(names)]
         for path, (_, data) in zip(paths, files):
@@ -234,7 +237,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             length -= got
 
     def _send(self, status, payload):
-        data = json.dumps(payload, default=_json_default).encode()
+        data = json.dumps(payload, default=json_default).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -30,19 +30,19 @@ def add_parser(subparsers):
 
 def run(args):
     from .. import _io
-    from ..errors import ConfigError, DataError
+    from ..errors import ConfigError
+    from ..evaluation.calibration import Decision
     from ..index.dedupe import duplicate_groups
     from ..index.inputs import embed_data
-    from ..index.matching import decider
+    from ..index.matching import pair_matcher
     from ..runs import Run
 
     if args.neighbors < 1:
         raise ConfigError(f"--neighbors must be a positive integer, got {args.neighbors}")
     run_ = Run(args.run_dir)
-    decide = decider(run_, args.threshold, args.method)
-    if decide is None:
-        raise DataError(f"the run {args.run_dir} has no calibration.json: run `siamkit evaluate` or pass --threshold")
+    decision = Decision.for_run(run_, args.threshold, args.method, required=True)
     found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
+    decide = pair_matcher(run_, decision)
     groups = duplicate_groups(found.embeddings, args.neighbors, decide, args.backend, run_.distance)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -57,7 +57,7 @@ def run(args):
     grouped = sum(len(g) for g in groups)
     print(
         f"{len(found.paths)} files: {len(groups)} groups of near-duplicates ({grouped} files) at "
-        f"threshold {decide.threshold:.6g} ({decide.source})",
+        f"threshold {decision.threshold:.6g} ({decision.source})",
         file=sys.stderr,
     )
     return 0

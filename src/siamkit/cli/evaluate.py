@@ -49,7 +49,7 @@ def run(args):
     run_ = Run(args.run_dir)
     if run_.config.get("task") == "multimodal":
         return _evaluate_multimodal(run_)
-    csv_pairs = report.read_run_pairs(run_, args.pairs_csv, args.invert) if args.pairs_csv else None
+    csv_pairs = run_.read_pairs(args.pairs_csv, args.invert) if args.pairs_csv else None
     metrics = report.evaluate_run(
         run_,
         protocol=args.protocol,

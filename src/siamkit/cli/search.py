@@ -42,30 +42,30 @@ def run(args):
     from ..errors import ConfigError
     from ..index import load
     from ..index.inputs import index_run, list_files
-    from ..index.matching import decider, search_files
+    from ..evaluation.calibration import Decision
+    from ..index.matching import search_files
 
     if args.k < 1:
         raise ConfigError(f"-k must be a positive integer, got {args.k}")
     index = load(args.index_dir)
     run_ = index_run(index, args.run)
     paths = [p for q in args.queries for p in list_files(q)[0]]
-    decide = decider(run_, args.threshold, args.method)
+    decision = Decision.for_run(run_, args.threshold, args.method)
     if len(index) == 0:
         print(
             f"siamkit search: the index {args.index_dir} is empty; add items with `siamkit index add`", file=sys.stderr
         )
-    found = search_files(index, run_, paths, args.k, decide, args.batch_size, args.invert, not args.quiet)
+    found = search_files(index, run_, paths, args.k, decision, args.batch_size, args.invert, not args.quiet)
     if args.json:
-        threshold = None if decide is None else {"value": decide.threshold, "source": decide.source}
+        threshold = decision.to_json()
         print(
             json.dumps(
                 {"index": args.index_dir, "metric": index.metric, "threshold": threshold, "queries": found}, indent=2
             )
         )
     else:
-        if decide is not None:
-            print(
-                f"match: pair score {'>=' if run_.higher_is_similar else '<='} {decide.threshold:.6g} ({decide.source})"
-            )
+        if decision.threshold is not None:
+            sign = ">=" if run_.higher_is_similar else "<="
+            print(f"match: pair score {sign} {decision.threshold:.6g} ({decision.source})")
         print("\n\n".join(_table(q) for q in found))
     return 0

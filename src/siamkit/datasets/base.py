@@ -5,8 +5,21 @@ import dataclasses
 import numpy as np
 
 
-def _select(values, sel):
-    # Lazy containers (`Waveforms`, `ImageStore`) select without decoding.
+def select(values, sel):
+    """Samples `values[sel]`, for arrays and lazy containers alike.
+
+    A lazy container (`Waveforms`, `ImageStore`) selects with its `subset`,
+    without decoding, so a streamed folder stays on disk.
+
+    Args:
+        values: an array, a `Waveforms` or an `ImageStore`.
+        sel: a slice, a boolean mask or an index array.
+
+    Example:
+
+    >>> select(np.arange(5) * 10, [0, 3]).tolist()
+    [0, 30]
+    """
     return values.subset(sel) if hasattr(values, "subset") else values[sel]
 
 
@@ -50,7 +63,7 @@ class Dataset:
         sel = np.asarray(mask_or_index)
         return dataclasses.replace(
             self,
-            x=_select(self.x, sel),
+            x=select(self.x, sel),
             y=self.y[sel],
             meta={k: v[sel] for k, v in self.meta.items()},
         )

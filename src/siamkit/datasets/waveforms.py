@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._progress import progress as progress_bar
+from .wav import decode_wav, to_pcm16
 
 
 class Waveforms:
@@ -74,7 +75,7 @@ class Waveforms:
 def read_wav(source, name=None):
     """Read a PCM WAV file (any width, channels mixed to mono) as 16-bit samples.
 
-    Decoding is `siamkit.audio.decode_wav`'s; samples are stored as int16,
+    Decoding is `siamkit.datasets.wav.decode_wav`'s; samples are stored as int16,
     the format of `Waveforms` (exact for 16-bit files).
 
     Args:
@@ -84,8 +85,6 @@ def read_wav(source, name=None):
     Returns:
         `(samples, sample_rate)`: an int16 array and an int.
     """
-    from ..audio.wav import decode_wav, to_pcm16  # the audio package imports Keras: only when a WAV is read
-
     samples, rate = decode_wav(source, name)
     return to_pcm16(samples).astype("int16", copy=False), rate
 

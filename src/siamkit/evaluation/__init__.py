@@ -3,11 +3,12 @@
 - `verification`: ROC, AUC, EER, TAR@FAR, precision/recall/F1/AP, and
   thresholds chosen on validation pairs;
 - `pairs`: which pairs to score (balanced random, all pairs);
-- `oneshot`: N-way K-shot episodes, the Omniglot within-alphabet protocol,
-  Lake-layout episode files;
+- `oneshot`: N-way K-shot episodes, the Omniglot within-alphabet protocol;
+- `lake`: one-shot episodes given as files in Lake's `runNN/` layout;
 - `retrieval` and `knn`: precision@1, recall@K, R-precision, MAP@R over an
   exact, chunked kNN (`siamkit.evaluation.knn.knn`);
-- `calibration`: `calibration.json`;
+- `calibration`: `calibration.json`, and `Decision`: a run's same/different
+  decision (threshold, its source, score direction);
 - `plots`: ROC, DET, score histograms, a one-shot episode;
 - `report`: `evaluate_run`, used by `siamkit evaluate` and `siamkit train`.
 
@@ -15,10 +16,11 @@ Every function takes `higher_is_similar`, so distances and similarities or
 probabilities are handled without flipping signs by hand.
 """
 
-from .calibration import calibrate, read_calibration, run_threshold, threshold, write_calibration
-from .oneshot import evaluate_episodes, evaluate_lake_runs, omniglot_episodes, read_lake_runs, sample_episodes
+from .calibration import Decision, calibrate, read_calibration, threshold, write_calibration
+from .lake import evaluate_lake_runs, read_lake_runs
+from .oneshot import evaluate_episodes, omniglot_episodes, sample_episodes
 from .pairs import all_pairs, random_pairs
-from .report import evaluate_run, format_table, heldout_data, read_run_images
+from .report import evaluate_run, format_table, heldout_data
 from .retrieval import retrieval_metrics
 from .verification import (
     average_precision,
@@ -33,6 +35,7 @@ from .verification import (
 )
 
 __all__ = [
+    "Decision",
     "all_pairs",
     "average_precision",
     "calibrate",
@@ -48,11 +51,9 @@ __all__ = [
     "random_pairs",
     "read_calibration",
     "read_lake_runs",
-    "read_run_images",
     "retrieval_metrics",
     "roc_auc",
     "roc_curve",
-    "run_threshold",
     "sample_episodes",
     "tar_at_far",
     "threshold",

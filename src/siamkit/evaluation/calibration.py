@@ -3,7 +3,8 @@
 A calibration records one threshold per method (best validation accuracy,
 the EER, a target FAR), the method used by default, and the score direction,
 so that `siamkit compare` and other readers can decide "same or different"
-without knowing how the run was trained.
+without knowing how the run was trained. A run's decision (`Decision`) is
+read from it once, or given as a threshold, and then applied to pair scores.
 
 Example:
 
@@ -14,13 +15,14 @@ Example:
 0.4
 """
 
+import dataclasses
 import json
 import os
 
 from .. import _io
 from ..errors import DataError, check_choice
 from ..runs import CALIBRATION_FILE, Run
-from .verification import THRESHOLD_METHODS, choose_threshold
+from .verification import THRESHOLD_METHODS, choose_threshold, decide
 
 VERSION = 1
 
@@ -102,18 +104,90 @@ def read_calibration(run):
     return calibration
 
 
-def run_threshold(run, method=None):
-    """`(threshold, source)` from a run's `calibration.json`, checked against its model.
+_calibrated_threshold = threshold  # `Decision.for_run` takes an argument named `threshold`
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """A run's same-or-different decision on pair scores, fixed once.
+
+    A pair is "same" when its pair-head score `s` passes the threshold `t`:
+    `s >= t` when higher scores mean more similar (similarity and
+    probability heads), `s <= t` otherwise (distance heads).
+
+    A run without `calibration.json`, and no threshold given, has no
+    decision: `threshold` is None, `source` is `"none"`, and calling the
+    decision raises a `DataError` that says how to get one (run `siamkit
+    evaluate`, or pass a threshold). Readers that can do without a decision
+    (search results without a match column) check `threshold is None`.
 
     Args:
-        run: a `Run`.
-        method: `accuracy`, `eer` or `far`; default: the calibration's own.
+        threshold: in the pair head's units, or None.
+        source: `"given"`, `"calibration.json (METHOD)"` (the calibrated
+            method used), or `"none"`.
+        higher_is_similar: the score direction of the run's pair head.
+        run_path: the run directory, named in the error of a missing decision.
+
+    Example:
+
+    >>> decision = Decision(0.4, "given", higher_is_similar=False)
+    >>> decision([0.1, 0.5]).tolist()
+    [True, False]
+    >>> Decision.for_run("runs/digits", method="eer").source       # doctest: +SKIP
+    'calibration.json (eer)'
     """
-    calibration = read_calibration(run)
-    if calibration["higher_is_similar"] != run.higher_is_similar:
-        raise DataError(
-            f"{run.file(CALIBRATION_FILE)} does not match the run's model (score direction differs); "
-            "re-run `siamkit evaluate`"
-        )
-    method = method or calibration["default"]
-    return threshold(calibration, method), f"calibration.json ({method})"
+
+    threshold: float | None
+    source: str
+    higher_is_similar: bool
+    run_path: str | None = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def for_run(cls, run, threshold=None, method=None, required=False):
+        """The decision of a run: `threshold` if given, else its calibrated one.
+
+        `calibration.json` is read here, once, and checked against the run's
+        model (score direction).
+
+        Args:
+            run: a `Run` or its directory.
+            threshold: decision threshold in the pair head's units; wins over
+                the calibration.
+            method: which calibrated threshold (`accuracy`, `eer`, `far`);
+                default: the calibration's own default. Naming a method
+                requires `calibration.json`.
+            required: raise the missing-decision `DataError` now rather than
+                when the decision is first called.
+
+        Raises:
+            DataError: `calibration.json` is malformed or made for another
+                model; or it is missing while `method` or `required` asks for it.
+        """
+        run = run if isinstance(run, Run) else Run(run)
+        higher = run.higher_is_similar
+        if threshold is not None:
+            return cls(float(threshold), "given", higher, run.path)
+        if method is None and not required and not os.path.isfile(run.file(CALIBRATION_FILE)):
+            return cls(None, "none", higher, run.path)
+        calibration = read_calibration(run)
+        if calibration["higher_is_similar"] != higher:
+            raise DataError(
+                f"{run.file(CALIBRATION_FILE)} does not match the run's model (score direction differs); "
+                "re-run `siamkit evaluate`"
+            )
+        method = method or calibration["default"]
+        return cls(_calibrated_threshold(calibration, method), f"calibration.json ({method})", higher, run.path)
+
+    def __call__(self, scores):
+        """Boolean array: which `scores` are "same"."""
+        if self.threshold is None:
+            run = self.run_path or "RUN_DIR"
+            raise DataError(
+                f"the run {run!r} had no {CALIBRATION_FILE} when it was opened, so it has no decision threshold: "
+                f"run `siamkit evaluate {run}` to calibrate one, or pass --threshold"
+            )
+        return decide(scores, self.threshold, self.higher_is_similar)
+
+    def to_json(self):
+        """`{"value", "source"}`, or None without a threshold: how the CLI and the service report it."""
+        return None if self.threshold is None else {"value": self.threshold, "source": self.source}

@@ -1,9 +1,9 @@
 """Compare two inputs with a run: distance, similarity, and a same/different decision.
 
-The decision uses the pair head's score against a threshold: one given
-explicitly (in the head's units), or the calibrated one from the run's
-`calibration.json`. Works for distance heads (lower = same) and similarity
-or probability heads (higher = same).
+The decision is a `calibration.Decision`: the pair head's score against a
+threshold given explicitly (in the head's units), or the calibrated one from
+the run's `calibration.json`. Works for distance heads (lower = same) and
+similarity or probability heads (higher = same).
 
 Example:
 
@@ -15,11 +15,9 @@ Example:
 import numpy as np
 
 from .. import distances
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..runs import Run
-from . import calibration as calibration_lib
-from . import verification
-from .report import read_run_images
+from .calibration import Decision
 
 
 def _similarity(run, score, distance):
@@ -42,7 +40,15 @@ def _one(x, shape):
     return x
 
 
-def compare(run, x_a, x_b, threshold=None, method=None):
+def _decision(run, threshold, method, decision):
+    if decision is None:
+        return Decision.for_run(run, threshold, method, required=True)
+    if threshold is not None or method is not None:
+        raise ConfigError("pass a decision, or a threshold or method to make one, not both")
+    return decision
+
+
+def compare(run, x_a, x_b, threshold=None, method=None, decision=None):
     """Compare one pair of inputs, shaped like the run's inputs.
 
     Args:
@@ -52,6 +58,8 @@ def compare(run, x_a, x_b, threshold=None, method=None):
             run's calibrated threshold.
         method: which calibrated threshold (`accuracy`, `eer`, `far`);
             default: the calibration's own default.
+        decision: a `Decision` made beforehand (`Decision.for_run`), in place
+            of `threshold` and `method`.
 
     Returns:
         A dict: `score` (the head's output), `output_kind`, `distance` (in
@@ -59,6 +67,7 @@ def compare(run, x_a, x_b, threshold=None, method=None):
         `similarity_kind`, `threshold`, `threshold_source`, and `same`.
     """
     run = run if isinstance(run, Run) else Run(run)
+    decision = _decision(run, threshold, method, decision)
     modality_b = "b" if run.is_two_tower else "a"
     shape_b = tuple(run.config["input_shape_b"]) if run.is_two_tower else run.input_shape
     x_a, x_b = _one(x_a, run.input_shape), _one(x_b, shape_b)
@@ -68,7 +77,7 @@ def compare(run, x_a, x_b, threshold=None, method=None):
         raise DataError("the model's score for this pair is NaN or infinite; the run's model is broken")
     distance = float(np.asarray(distances.get(run.distance).paired(z_a, z_b))[0])
     similarity, similarity_kind = _similarity(run, score, distance)
-    threshold, source = (threshold, "given") if threshold is not None else calibration_lib.run_threshold(run, method)
+    same = bool(decision([score])[0])
     return {
         "score": score,
         "output_kind": run.model.output_kind,
@@ -76,21 +85,21 @@ def compare(run, x_a, x_b, threshold=None, method=None):
         "distance_name": run.distance,
         "similarity": float(similarity),
         "similarity_kind": similarity_kind,
-        "threshold": float(threshold),
-        "threshold_source": source,
+        "threshold": decision.threshold,
+        "threshold_source": decision.source,
         "higher_is_similar": run.higher_is_similar,
-        "same": bool(verification.decide([score], threshold, run.higher_is_similar)[0]),
+        "same": same,
     }
 
 
-def compare_files(run, path_a, path_b, threshold=None, method=None, invert=None):
-    """`compare` on two image files, read under the run's image policy."""
-    run = run if isinstance(run, Run) else Run(run)
-    if run.is_two_tower:  # an image (tower a) against a recording (tower b)
-        from ..audio import read_wavs
+def compare_files(run, path_a, path_b, threshold=None, method=None, invert=None, decision=None):
+    """`compare` on two files, read as the run was trained (`Run.read_inputs`).
 
-        xa = read_run_images(run, [path_a], invert)
-        xb = read_wavs([path_b], run.config["sample_rate"], run.config["input_shape_b"][0])
-        return compare(run, xa, xb, threshold, method)
-    x = read_run_images(run, [path_a, path_b], invert)
-    return compare(run, x[:1], x[1:], threshold, method)
+    For a two-tower run, `path_a` is read by tower a and `path_b` by tower b
+    (for example an image and a `.wav` recording).
+    """
+    run = run if isinstance(run, Run) else Run(run)
+    decision = _decision(run, threshold, method, decision)
+    x_a = run.read_inputs([path_a], "a", invert)
+    x_b = run.read_inputs([path_b], "b" if run.is_two_tower else "a", invert)
+    return compare(run, x_a, x_b, decision=decision)

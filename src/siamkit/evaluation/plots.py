@@ -13,7 +13,6 @@ Example:
 import statistics
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import _io
 from . import verification
@@ -21,6 +20,13 @@ from . import verification
 # DET axes cover error rates in [_DET_MIN, 1 - _DET_MIN].
 _DET_MIN = 1e-4
 _DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95)
+
+
+def _figure(**kwargs):
+    # Imported here: `import siamkit.evaluation` stays free of matplotlib until a figure is drawn.
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def _save(fig, path):
@@ -32,7 +38,7 @@ def _save(fig, path):
 def plot_roc(labels, scores, path, higher_is_similar=True, title="ROC"):
     """ROC curve (TAR against FAR) with its AUC; returns `path`."""
     far, tar, _ = verification.roc_curve(labels, scores, higher_is_similar)
-    fig = Figure(figsize=(4.5, 4.5))
+    fig = _figure(figsize=(4.5, 4.5))
     ax = fig.add_subplot()
     ax.plot(far, tar, lw=2, label=f"AUC = {verification.roc_auc(labels, scores, higher_is_similar):.4f}")
     ax.plot([0, 1], [0, 1], ls="--", c="gray", lw=1, label="chance")
@@ -51,7 +57,7 @@ def plot_det(labels, scores, path, higher_is_similar=True, title="DET"):
     """Detection error trade-off (FRR against FAR, normal-deviate axes), EER marked."""
     far, tar, _ = verification.roc_curve(labels, scores, higher_is_similar)
     eer, _ = verification.eer(labels, scores, higher_is_similar)
-    fig = Figure(figsize=(4.5, 4.5))
+    fig = _figure(figsize=(4.5, 4.5))
     ax = fig.add_subplot()
     ax.plot(_probit(far), _probit(1 - tar), lw=2, label="DET")
     ax.plot(_probit([_DET_MIN, 1 - _DET_MIN]), _probit([_DET_MIN, 1 - _DET_MIN]), ls=":", c="gray", lw=1)
@@ -71,7 +77,7 @@ def plot_det(labels, scores, path, higher_is_similar=True, title="DET"):
 def plot_score_histogram(labels, scores, path, threshold=None, higher_is_similar=True, xlabel=None, title=None):
     """Histograms of same-class and different-class scores, threshold marked."""
     y, s = verification.check_pairs(labels, scores)
-    fig = Figure(figsize=(6, 4))
+    fig = _figure(figsize=(6, 4))
     ax = fig.add_subplot()
     bins = np.histogram_bin_edges(s, bins=min(60, max(10, len(s) // 20)))
     ax.hist(s[y], bins=bins, alpha=0.6, density=True, label=f"same class ({int(y.sum())})")
@@ -112,7 +118,7 @@ def plot_oneshot(support, query, chosen, true, path, scores=None, title=None):
     n = len(support)
     cols = min(n, 10)
     rows = -(-n // cols)
-    fig = Figure(figsize=(1.2 * (cols + 2), 1.4 * rows + 0.6))
+    fig = _figure(figsize=(1.2 * (cols + 2), 1.4 * rows + 0.6))
     grid = fig.add_gridspec(rows, cols + 2)
     _show(fig.add_subplot(grid[0, 0]), query, "query")
     for i in range(n):

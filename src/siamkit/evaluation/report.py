@@ -15,7 +15,6 @@ Example:
 >>> print(format_table(metrics))                             # doctest: +SKIP
 """
 
-import dataclasses
 import os
 
 import numpy as np
@@ -26,7 +25,7 @@ from ..datasets import Dataset
 from ..errors import ConfigError, DataError, check_choice
 from ..runs import METRICS_FILE, Run
 from . import calibration as calibration_lib
-from . import oneshot, pairs, plots, retrieval, verification
+from . import lake, oneshot, pairs, plots, retrieval, verification
 
 PROTOCOLS = ("verification", "oneshot", "retrieval", "all")
 EVAL_DIR = "eval"
@@ -90,38 +89,6 @@ def _check_labelled(loaded, run):
             "evaluate it on a labelled set with --dataset or --data, or score pairs with --pairs-csv"
         )
     return loaded
-
-
-def _invert(run, x, invert):
-    return 1.0 - x if (run.config.get("invert", False) if invert is None else invert) else x
-
-
-def read_run_images(run, paths, invert=None, modality="a"):
-    """Image files as model inputs under the run's policy (size and channels).
-
-    Args:
-        run: a `Run`.
-        paths: image files.
-        invert: flip intensities (`1 - x`), for files whose ink is dark when
-            the run was trained on ink-high data; default: the run config's
-            `invert` (False when absent).
-        modality: the tower whose input shape to use (`"b"`: `input_shape_b`).
-    """
-    from ..datasets import images
-
-    h, w, c = run.config["input_shape_b" if modality == "b" else "input_shape"]
-    decoded = images.read_images(list(paths), image_size=(h, w), channels=c, progress=False)
-    return _invert(run, images.to_float(decoded.images), invert)
-
-
-def read_run_pairs(run, csv_path, invert=None):
-    """A user's pair CSV (`path_a,path_b,label`) as a `Pairs`, under the run's image policy."""
-    from ..datasets import load_pairs
-
-    h, w, c = run.input_shape
-    loaded = load_pairs(csv_path, image_size=(h, w), channels=c, progress=False)
-    x = _invert(run, loaded.x_a, invert)
-    return dataclasses.replace(loaded, x_a=x, x_b=x)
 
 
 def _embed(run, x, what, block=1024):
@@ -245,11 +212,11 @@ def _oneshot(run, z_test, test, ways, shots, n_episodes, queries, episodes_dir, 
     if test.name == "omniglot" and {"alphabet", "drawer"} <= set(test.meta):
         result["omniglot within-alphabet 20-way"] = _omniglot(test, z_test, scoring, seed)
     if episodes_dir is not None:
-        runs = oneshot.read_lake_runs(episodes_dir)
+        runs = lake.read_lake_runs(episodes_dir)
         result["episode files"] = {
             "folder": os.fspath(episodes_dir),
-            **oneshot.evaluate_lake_runs(
-                runs, lambda paths: run.embed(read_run_images(run, paths, invert)), **scoring
+            **lake.evaluate_lake_runs(
+                runs, lambda paths: run.embed(run.read_inputs(paths, invert=invert)), **scoring
             ),
         }
     if plot and getattr(test.x, "ndim", None) == 4:
@@ -307,7 +274,7 @@ def evaluate_run(
             probability heads, else prototypes).
         local_scaling, scaling_neighbours: a hubness correction of prototype
             distances (see `oneshot.episode_scores`); 0 turns it off.
-        invert: for image files read from `episodes_dir` (see `read_run_images`).
+        invert: for image files read from `episodes_dir` (see `Run.read_inputs`).
         seed: seeds every draw (default: the run's `seed`).
         plot: write the figures.
 

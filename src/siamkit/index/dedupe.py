@@ -31,7 +31,7 @@ def duplicate_groups(z, neighbors, decide, backend="exact", metric="euclidean"):
         z: embeddings `(n, dim)`.
         neighbors: nearest rows checked per row.
         decide: `(z_a, z_b) -> (scores, accepted)` for row pairs, e.g. a
-            `matching.decider`.
+            `matching.pair_matcher`.
         backend: the index backend for the neighbour search.
         metric: the index metric.
 

@@ -5,9 +5,9 @@ folders of them (any depth; an item's label is its top sub-folder's name),
 or a `.npz` file: the output of `siamkit embed` (embeddings, reused as they
 are) or arrays of inputs (`x`, optional `y` labels).
 
-Every file goes through `read_files`, which dispatches on the file type
-(`READERS`, by extension) and returns model inputs and the run's tower
-(`modality`) for them: images are read under the run's image policy, audio
+Every file goes through `read_files`, which finds the file type
+(`FILE_TYPES`, by extension) and the run's tower (`modality`) for it, and
+reads it with `Run.read_inputs`: images under the run's image policy, audio
 at the run's sample rate and clip length. Folders are read `batch_size`
 files at a time, so a folder larger than memory streams from disk.
 
@@ -39,41 +39,25 @@ class Embedded:
         return [{"path": p, "label": lab} for p, lab in zip(self.paths, self.labels)]
 
 
-def _tower(run, rank, what):
-    """The run's modality whose inputs have `rank` dimensions."""
+# Extension -> file type; `_RANKS`: the rank of a tower's inputs that reads the type.
+FILE_TYPES = {**{ext: "image" for ext in IMAGE_EXTENSIONS}, ".wav": "audio"}
+_RANKS = {"image": 3, "audio": 1}
+
+
+def _tower(run, kind):
+    """The run's modality that reads files of `kind`."""
     shapes = {"a": run.config["input_shape"], "b": run.config.get("input_shape_b")}
     for modality, shape in shapes.items():
-        if shape is not None and len(shape) == rank:
-            return modality, tuple(shape)
+        if shape is not None and len(shape) == _RANKS[kind]:
+            return modality
     raise DataError(
-        f"the run {run.path!r} takes no {what} input (its input shapes: {run.config['input_shape']}"
+        f"the run {run.path!r} takes no {kind} input (its input shapes: {run.config['input_shape']}"
         f"{', ' + str(shapes['b']) if shapes['b'] else ''})"
     )
 
 
-def _read_images(run, paths, invert=None):
-    from ..evaluation.report import read_run_images
-
-    modality, _ = _tower(run, 3, "image")
-    return read_run_images(run, paths, invert), modality
-
-
-def _read_audio(run, paths, invert=None):
-    from ..audio import read_wavs
-
-    modality, shape = _tower(run, 1, "audio")
-    rate = run.config.get("sample_rate")
-    if rate is None:
-        raise DataError(f"the run {run.path!r} records no sample_rate in config.json; cannot read .wav queries")
-    return read_wavs(paths, rate, shape[0]), modality
-
-
-# Extension -> reader(run, paths, invert) -> (inputs, modality). One entry per file type.
-READERS = {**{ext: _read_images for ext in IMAGE_EXTENSIONS}, ".wav": _read_audio}
-
-
-def _reader(path):
-    return READERS.get(os.path.splitext(path)[1].lower())
+def _file_type(path):
+    return FILE_TYPES.get(os.path.splitext(path)[1].lower())
 
 
 def read_files(run, paths, invert=None):
@@ -82,18 +66,19 @@ def read_files(run, paths, invert=None):
     Args:
         run: a `Run`.
         paths: files of one type (images, or `.wav`).
-        invert: for images, flip intensities (see `read_run_images`).
+        invert: for images, flip intensities (see `Run.read_inputs`).
 
     Returns:
         `(x, modality)`.
     """
-    readers = {_reader(p) for p in paths}
-    if None in readers:
-        bad = next(p for p in paths if _reader(p) is None)
-        raise DataError(f"{bad}: unsupported file type; readable types: {', '.join(sorted(READERS))}")
-    if len(readers) > 1:
+    kinds = {_file_type(p) for p in paths}
+    if None in kinds:
+        bad = next(p for p in paths if _file_type(p) is None)
+        raise DataError(f"{bad}: unsupported file type; readable types: {', '.join(sorted(FILE_TYPES))}")
+    if len(kinds) > 1:
         raise DataError(f"{paths[0]} and others mix file types; read one type at a time")
-    return readers.pop()(run, list(paths), invert)
+    modality = _tower(run, kinds.pop())
+    return run.read_inputs(list(paths), modality, invert), modality
 
 
 def list_files(path):
@@ -111,9 +96,9 @@ def list_files(path):
         raise DataError(f"{path}: no such file or folder")
     from ..datasets.folders import files_below
 
-    paths = [p for p in files_below(path) if _reader(p) is not None]
+    paths = [p for p in files_below(path) if _file_type(p) is not None]
     if not paths:
-        raise DataError(f"{path} holds no image or .wav files (readable types: {', '.join(sorted(READERS))})")
+        raise DataError(f"{path} holds no image or .wav files (readable types: {', '.join(sorted(FILE_TYPES))})")
     labels = []
     for p in paths:
         parts = os.path.relpath(p, path).split(os.sep)
@@ -140,7 +125,7 @@ def embed_files(run, paths, batch_size=256, invert=None, progress=True):
         raise DataError(f"batch size must be positive, got {batch_size}")
     by_type = {}
     for i, path in enumerate(paths):
-        by_type.setdefault(_reader(path), []).append(i)
+        by_type.setdefault(_file_type(path), []).append(i)
     batches = [rows[s : s + batch_size] for rows in by_type.values() for s in range(0, len(rows), batch_size)]
     out = None
     for rows in progress_bar(batches, "embedding", enabled=progress, unit="batch"):

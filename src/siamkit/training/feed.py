@@ -1,15 +1,13 @@
 """`fit_sampler` and `fit_input`: hand one of siamkit's samplers to `fit`, fast on every backend.
 
-Keras feeds a `PyDataset` to TensorFlow through
-`tf.data.Dataset.from_generator`; on 2 CPU cores that path halved training
-throughput (`benchmarks/train_throughput.py`: 490 pairs/s against 910 for the
-same model fed by a `train_on_batch` loop). On TensorFlow, `fit_input` maps
-batch indices through `tf.numpy_function` instead, which ran at 879 pairs/s;
-on JAX and torch Keras already iterates the `PyDataset` directly.
+On JAX and torch, Keras iterates a sampler (a `keras.utils.PyDataset`)
+directly. On TensorFlow, Keras would wrap it in
+`tf.data.Dataset.from_generator`, which is markedly slower on few CPU cores
+(see `benchmarks/train_throughput.py`), so `fit_input` hands `fit` the
+`tf.data` pipeline of `siamkit.backend.tensorflow.sampler_dataset` instead.
 """
 
 import keras
-import numpy as np
 
 
 class SamplerEpoch(keras.callbacks.Callback):
@@ -25,25 +23,6 @@ class SamplerEpoch(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.sampler.set_epoch(epoch)
-
-
-def _tf_dataset(sampler):
-    import tensorflow as tf
-
-    probe = sampler[0]  # batches are pure functions of (seed, epoch, index): drawing one changes nothing
-    flat = [np.asarray(part) for part in tf.nest.flatten(probe)]
-    dtypes = [tf.as_dtype(part.dtype) for part in flat]
-    shapes = [(None, *part.shape[1:]) for part in flat]  # the last batch may be short
-
-    def load(i):
-        return [np.asarray(part) for part in tf.nest.flatten(sampler[int(i)])]
-
-    def batch(i):
-        parts = tf.numpy_function(load, [i], dtypes)
-        return tf.nest.pack_sequence_as(probe, [tf.ensure_shape(p, s) for p, s in zip(parts, shapes)])
-
-    # One batch ahead: drawn while the previous step trains, in order, by one thread.
-    return tf.data.Dataset.range(len(sampler)).map(batch).prefetch(1)
 
 
 def fit_input(sampler):
@@ -65,8 +44,11 @@ def fit_input(sampler):
     >>> data, epochs = fit_input(PairDataset(x, y, batch_size=128))  # doctest: +SKIP
     >>> model.fit(data, epochs=10, callbacks=[epochs], shuffle=False)  # doctest: +SKIP
     """
-    data = _tf_dataset(sampler) if keras.backend.backend() == "tensorflow" else sampler
-    return data, SamplerEpoch(sampler)
+    if keras.backend.backend() == "tensorflow":
+        from ..backend.tensorflow import sampler_dataset
+
+        return sampler_dataset(sampler), SamplerEpoch(sampler)
+    return sampler, SamplerEpoch(sampler)
 
 
 def fit_sampler(model, sampler, callbacks=(), **kwargs):

@@ -35,7 +35,7 @@ from ..evaluation.crossmodal import crossmodal_retrieval, recall_table
 from ..losses.clip import POSITIVES, ClipLoss, CrossModalContrastiveLoss
 from .config import LR_SCHEDULES, OPTIMIZERS
 from .feed import fit_sampler
-from .trainer import BACKUP_DIR, _new_run_dir, _resuming, build_encoder, build_optimizer
+from .trainer import BACKUP_DIR, build_encoder, build_optimizer, new_run_dir, resuming
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -388,7 +388,7 @@ def train(config=None, verbose="auto"):
         its `metrics.json`.
     """
     config = resolve(overrides=config)
-    run_dir = _new_run_dir(config["out"])
+    run_dir = new_run_dir(config["out"])
     config["out"] = run_dir
     data = load_data(config)
     config.update(
@@ -402,7 +402,7 @@ def train(config=None, verbose="auto"):
         modalities=MODALITIES,
         keras_backend=keras.backend.backend(),
     )
-    resume = _resuming(run_dir, config, DEFAULTS)
+    resume = resuming(run_dir, config, DEFAULTS)
     _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
 
     clips, spoken, take = data["audio"]["x"], data["audio"]["y"], data["audio"]["meta"]["index"]

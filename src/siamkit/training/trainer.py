@@ -31,7 +31,7 @@ from ..data.splits import class_disjoint_split
 from ..errors import ConfigError, DataError
 from .config import DEFAULTS, resolve
 from ..datasets import Pairs
-from ..datasets.base import _select
+from ..datasets.base import select
 from . import heldout
 from .feed import fit_sampler
 from .inputs import load_inputs
@@ -44,7 +44,11 @@ MEMBER_FILE = "encoder.keras"
 _RESUMABLE_KEYS = ("out", "epochs")
 
 
-def _new_run_dir(out):
+def new_run_dir(out):
+    """Create the run directory `out` (default: `runs/DATE-TIME`, made unique) and return its path.
+
+    Raises a `ConfigError` when `out` already holds a trained model.
+    """
     if out is None:
         out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
         base, n = out, 1
@@ -56,7 +60,7 @@ def _new_run_dir(out):
     return out
 
 
-def _resuming(run_dir, config, defaults=DEFAULTS):
+def resuming(run_dir, config, defaults=DEFAULTS):
     """True when `run_dir` holds an interrupted run of the same config (`defaults`: its kind's options)."""
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
     started = any(os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, MEMBERS_DIR))
@@ -196,9 +200,9 @@ def _class_data(config, x, y, train_idx, val_idx, groups=None):
     """
     seed = config["seed"]
     augment = _augmenter(config)
-    # `_select` keeps a streamed folder (`ImageStore`) lazy: the samplers decode it batch by batch.
+    # `select` keeps a streamed folder (`ImageStore`) lazy: the samplers decode it batch by batch.
     x_train, y_train, g_train = _rotated(
-        _select(x, train_idx), y[train_idx], config.get("rotations", 1), None if groups is None else groups[train_idx]
+        select(x, train_idx), y[train_idx], config.get("rotations", 1), None if groups is None else groups[train_idx]
     )
     if config["loss"] in losses.BATCH_LOSSES:
         classes = config["classes_per_batch"] or min(16, len(np.unique(y_train)))
@@ -280,7 +284,7 @@ def train(config=None, verbose="auto"):
     >>> run, metrics = train({"epochs": 1, "out": "runs/demo"})  # doctest: +SKIP
     """
     config = resolve(overrides=config)
-    run_dir = _new_run_dir(config["out"])
+    run_dir = new_run_dir(config["out"])
     config["out"] = run_dir
     keras.utils.set_random_seed(config["seed"])
 
@@ -308,7 +312,7 @@ def train(config=None, verbose="auto"):
         def member_data(member_config):
             return _class_data(member_config, x, y, train_idx, val_idx, groups)
 
-    resume = _resuming(run_dir, config)
+    resume = resuming(run_dir, config)
     config["input_shape"] = list(sample.shape[1:])
     config["higher_is_similar"] = build_head(config).higher_is_similar
     config["keras_backend"] = keras.backend.backend()
