@@ -7,7 +7,7 @@ from scipy import stats
 
 from siamkit.errors import ConfigError, DataError
 from siamkit.evaluation import oneshot
-from siamkit.evaluation.knn import pairwise_costs
+from siamkit.neighbors import pairwise_costs
 
 
 def _labels(classes=8, per_class=6):

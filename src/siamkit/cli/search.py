@@ -10,7 +10,7 @@ def add_parser(subparsers):
         "search",
         help="find the nearest gallery items of query files",
         description="Embed each query file (or every file below a query folder) with the index's run and print "
-        "its k nearest items: rank, id, distance (the run's metric), label and path, and whether each is a "
+        "its k nearest items: rank, id, distance (the run's), label and path, and whether each is a "
         "match at the run's calibrated threshold (from `siamkit evaluate`) or at --threshold.",
     )
     parser.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory (from `siamkit index build`)")
@@ -59,7 +59,7 @@ def run(args):
         threshold = None if decide is None else {"value": decide.threshold, "source": decide.source}
         print(
             json.dumps(
-                {"index": args.index_dir, "metric": index.metric, "threshold": threshold, "queries": found}, indent=2
+                {"index": args.index_dir, "distance": index.distance, "threshold": threshold, "queries": found}, indent=2
             )
         )
     else:

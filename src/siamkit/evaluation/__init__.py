@@ -5,8 +5,8 @@
 - `pairs`: which pairs to score (balanced random, all pairs);
 - `oneshot`: N-way K-shot episodes, the Omniglot within-alphabet protocol,
   Lake-layout episode files;
-- `retrieval` and `knn`: precision@1, recall@K, R-precision, MAP@R over an
-  exact, chunked kNN (`siamkit.evaluation.knn.knn`);
+- `retrieval`: precision@1, recall@K, R-precision, MAP@R over the exact
+  kNN of `siamkit.neighbors`;
 - `calibration`: `calibration.json`;
 - `plots`: ROC, DET, score histograms, a one-shot episode;
 - `report`: `evaluate_run`, used by `siamkit evaluate` and `siamkit train`.

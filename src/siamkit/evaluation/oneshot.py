@@ -33,7 +33,7 @@ import re
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .knn import DISTANCES, pairwise_costs
+from ..neighbors import check_distance, pairwise_costs
 from .pairs import pair_scores
 
 # 1.96: the two-sided 95% quantile of the normal distribution.
@@ -204,8 +204,7 @@ def episode_scores(
     e, n, k = episodes.support.shape
     m = episodes.query.shape[1]
     if pair_score is None:
-        if distance not in DISTANCES:
-            raise ConfigError(f"invalid distance {distance!r}; valid choices are: {', '.join(DISTANCES)}")
+        distance = check_distance(distance)
         prototypes = z[episodes.support].mean(axis=2)
         queries = z[episodes.query]
         costs = np.stack([pairwise_costs(queries[i], prototypes[i], distance) for i in range(e)])
