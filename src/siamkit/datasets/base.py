@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import DataError
+
 
 def _select(values, sel):
     # Lazy containers (`Waveforms`, `ImageStore`) select without decoding.
@@ -33,10 +35,10 @@ class Dataset:
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
-            raise ValueError(f"{self.name}: x has {len(self.x)} samples but y has {len(self.y)}")
+            raise DataError(f"{self.name}: x has {len(self.x)} samples but y has {len(self.y)}")
         for key, values in self.meta.items():
             if len(values) != len(self.y):
-                raise ValueError(f"{self.name}: meta[{key!r}] has {len(values)} rows, expected {len(self.y)}")
+                raise DataError(f"{self.name}: meta[{key!r}] has {len(values)} rows, expected {len(self.y)}")
 
     def __len__(self):
         return len(self.y)
@@ -86,7 +88,7 @@ class Pairs:
     def __post_init__(self):
         n = len(self.y)
         if len(self.index_a) != n or len(self.index_b) != n:
-            raise ValueError(f"{self.name}: {len(self.index_a)}/{len(self.index_b)} pair indices for {n} labels")
+            raise DataError(f"{self.name}: {len(self.index_a)}/{len(self.index_b)} pair indices for {n} labels")
 
     def __len__(self):
         return len(self.y)
