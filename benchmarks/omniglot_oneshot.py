@@ -92,7 +92,7 @@ def _parse_value(text):
 # points at 1 view and +0.3-0.7 at 9; 0.5 over all 19 lost. On probes trained with L2-normalised
 # embeddings (session 10) it added 0.1-0.2 at 9 views, so the weight is chosen per run.
 LOCAL_SCALING = (0.0, 0.1, 0.2, 0.3, 0.4)
-SCALING_NEIGHBOURS = 5
+SCALING_NEIGHBORS = 5
 
 # Shift directions (rows, columns): right, left, down, up, then the four diagonals.
 SHIFTS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
@@ -141,7 +141,7 @@ def view_embeddings(run, x, views):
 
 
 def _scaling(weight):
-    return {"local_scaling": weight, "scaling_neighbours": SCALING_NEIGHBOURS}
+    return {"local_scaling": weight, "scaling_neighbors": SCALING_NEIGHBORS}
 
 
 def within_alphabet(ds, z, distance, trials_per_alphabet=20, seed=0, local_scaling=0.0):
@@ -299,7 +299,7 @@ def main(argv=None):
             "test": official["data"]["test"],
         },
         "headline_views": best,
-        "headline_local_scaling": {"weight": weight, "neighbours": SCALING_NEIGHBOURS},
+        "headline_local_scaling": {"weight": weight, "neighbours": SCALING_NEIGHBORS},
         "headline": head,
         "verification": {k: v for k, v in verification.items() if k in ("roc_auc", "eer", "n_pairs", "at_threshold")},
         "siamkit_evaluate": official["oneshot"],

@@ -3,7 +3,7 @@
 `shared_data_dir` points at the real datasets (`$SIAMKIT_DATA_DIR`, else
 `../shared/data` beside the repository) and skips the test when absent.
 `trained_run` is a tiny digits run, trained once per session.
-`brute_force_knn` is the oracle of the exact nearest-neighbour searches.
+`brute_force_knn` is the oracle of the exact nearest-neighbor searches.
 """
 
 import os

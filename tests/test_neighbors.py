@@ -1,4 +1,4 @@
-"""The one exact nearest-neighbour search (`siamkit.neighbors`) against brute force.
+"""The one exact nearest-neighbor search (`siamkit.neighbors`) against brute force.
 
 Retrieval metrics, one-shot scoring and the index's `exact` backend all use
 it, so its tests are here; `conftest.brute_force_knn` is the oracle.

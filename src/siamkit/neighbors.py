@@ -1,4 +1,4 @@
-"""Exact k nearest neighbours in NumPy, and the names of the distances.
+"""Exact k nearest neighbors in NumPy, and the names of the distances.
 
 This is the one brute-force search of siamkit: retrieval metrics, one-shot
 scoring and the `exact` index backend all use it. It imports only NumPy, so
@@ -156,7 +156,7 @@ def top_k_rows(queries, blocks, k, distance, exclude_self=False, first_query=0, 
         blocks: a callable returning an iterable of `(first_row, rows)`: the
             references in row order, each `rows` `(m, dim + 1)` with its
             `norm_column` last.
-        k: neighbours per query.
+        k: neighbors per query.
         distance: a name of `DISTANCES`.
         exclude_self: query `i` is reference row `first_query + i`; never
             return it.
@@ -288,11 +288,11 @@ def knn(queries, references, k, distance="euclidean", exclude_self=False, chunk_
     Args:
         queries: `(n, dim)` embeddings.
         references: `(m, dim)` embeddings.
-        k: neighbours per query.
+        k: neighbors per query.
         distance: a name of `DISTANCES` or `ALIASES`; `dot` is a similarity
             (nearest = largest dot product).
         exclude_self: queries and references are the same set; never return
-            query `i` as a neighbour of itself.
+            query `i` as a neighbor of itself.
         chunk_size: queries per block (default `MAX_QUERY_BLOCK`); results do
             not depend on it.
 

@@ -50,7 +50,7 @@ def retrieval_metrics(
         queries: `(n, dim)` query embeddings.
         query_labels: `(n,)` labels of the queries.
         references: `(m, dim)` reference embeddings; by default the queries
-            themselves, each query excluded from its own neighbours.
+            themselves, each query excluded from its own neighbors.
         reference_labels: `(m,)` labels of the references.
         distance: a name of `siamkit.neighbors.DISTANCES`.
         ks: the K of recall@K; each must be at most the references available.

@@ -1,4 +1,4 @@
-"""Embedding indexes: nearest-neighbour search over a gallery.
+"""Embedding indexes: nearest-neighbor search over a gallery.
 
 `Index` holds embeddings with ids and metadata, in the run's distance, and
 searches them with a backend: `exact` (the default, NumPy brute force in

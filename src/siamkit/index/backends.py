@@ -1,4 +1,4 @@
-"""Search backends: who finds the candidate neighbours of a query.
+"""Search backends: who finds the candidate neighbors of a query.
 
 Every backend works over the index's `EmbeddingStore` and returns candidate
 *rows*; the `Index` then computes exact distances for those rows and ranks

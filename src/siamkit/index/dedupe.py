@@ -32,7 +32,7 @@ def duplicate_groups(z, neighbors, decide, backend="exact", distance="euclidean"
         neighbors: nearest rows checked per row.
         decide: `(z_a, z_b) -> (scores, accepted)` for row pairs, e.g. a
             `matching.decider`.
-        backend: the index backend for the neighbour search.
+        backend: the index backend for the neighbor search.
         distance: the run's distance (a name of `siamkit.neighbors.DISTANCES`).
 
     Returns:

@@ -3,7 +3,7 @@
 An index holds embeddings with int64 ids and optional per-item metadata
 (for example `path` and `label`), in one distance, and records the
 fingerprint of the model that made them. A backend (see `backends`) finds
-candidate neighbours; the index then computes their exact distances and
+candidate neighbors; the index then computes their exact distances and
 ranks them, nearest first (ties to the earlier-added item).
 
 Example:
