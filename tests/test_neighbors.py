@@ -145,3 +145,14 @@ def test_neighbors_and_index_do_not_import_keras():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
+
+
+def test_pairwise_costs_in_blocks_match_one_block(monkeypatch):
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(13, 3)).astype("float32"), rng.normal(size=(5, 3)).astype("float32")
+    whole = {name: pairwise_costs(a, b, name) for name in DISTANCES}
+    monkeypatch.setattr(neighbors, "_RANK_ELEMENTS", 40)  # 2 queries per block
+    for name in DISTANCES:
+        np.testing.assert_array_equal(pairwise_costs(a, b, name), whole[name])
+        assert whole[name].dtype == np.float32 and whole[name].shape == (13, 5)
+    np.testing.assert_allclose(whole["dot"], -(a.astype(float) @ b.astype(float).T), rtol=1e-6)

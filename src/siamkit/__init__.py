@@ -19,6 +19,7 @@ _SUBMODULES = (
     "index",
     "losses",
     "models",
+    "neighbors",
     "runs",
     "training",
 )

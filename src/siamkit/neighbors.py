@@ -343,6 +343,10 @@ def pairwise_costs(queries, references, distance="euclidean"):
     """
     distance = check_distance(distance)
     q, r = np.asarray(queries), np.asarray(references)
-    q = q.astype(np.result_type(q.dtype, np.float32), copy=False)
-    d = exact_distances(distance, prepare(q, distance), np.broadcast_to(r, (len(q),) + r.shape), q.dtype)
+    q = prepare(q.astype(np.result_type(q.dtype, np.float32), copy=False), distance)
+    d = np.empty((len(q), len(r)), q.dtype)
+    block = max(1, _RANK_ELEMENTS // max(1, r.size))  # queries at a time: about 2 MiB of gathered references
+    for start in range(0, len(q), block):
+        part = q[start : start + block]
+        d[start : start + block] = exact_distances(distance, part, np.broadcast_to(r, (len(part),) + r.shape), q.dtype)
     return -d if distance == "dot" else d
