@@ -95,7 +95,7 @@ def _parse_value(text):
 # unnormalised embeddings 0.2-0.3 added 0.3-0.7 points of validation within-alphabet accuracy at 9 views,
 # on L2-normalised ones 0.1-0.2, and 0.5 over all 19 other prototypes lost: the weight is chosen per run.
 LOCAL_SCALING = (0.0, 0.1, 0.2, 0.3, 0.4)
-SCALING_NEIGHBOURS = 5
+SCALING_NEIGHBORS = 5
 
 # Shift directions (rows, columns): right, left, down, up, then the four diagonals.
 SHIFTS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
@@ -143,7 +143,7 @@ def view_embeddings(run, x, views):
 
 
 def _scaling(weight):
-    return {"local_scaling": weight, "scaling_neighbours": SCALING_NEIGHBOURS}
+    return {"local_scaling": weight, "scaling_neighbors": SCALING_NEIGHBORS}
 
 
 def within_alphabet(ds, z, distance, trials_per_alphabet=20, seed=0, local_scaling=0.0):
@@ -306,7 +306,7 @@ def main(argv=None):
             "test": official["data"]["test"],
         },
         "headline_views": best,
-        "headline_local_scaling": {"weight": weight, "neighbours": SCALING_NEIGHBOURS},
+        "headline_local_scaling": {"weight": weight, "neighbours": SCALING_NEIGHBORS},
         "headline": head,
         "verification": {k: v for k, v in verification.items() if k in ("roc_auc", "eer", "n_pairs", "at_threshold")},
         "siamkit_evaluate": official["oneshot"],

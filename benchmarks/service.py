@@ -182,7 +182,7 @@ def main(argv=None):
             run, _ = train({"epochs": 5, "out": os.path.join(tmp, "run")}, verbose=0)
         paths = _gallery(os.path.join(tmp, "gallery"), args.gallery)
         found = embed_data(run, os.path.join(tmp, "gallery"), progress=False)
-        index = Index(dim=found.embeddings.shape[1], metric=run.distance, fingerprint=run.fingerprint())
+        index = Index(dim=found.embeddings.shape[1], distance=run.distance, fingerprint=run.fingerprint())
         index.add(found.embeddings, metadata=found.metadata())
         results = measure(run, paths, index, args.requests, args.clients)
     report(results)

@@ -4,12 +4,14 @@
 `../shared/data` beside the repository) and skips the test when absent.
 `trained_run` is a tiny digits run, trained once per session.
 `results_digest()` fingerprints the committed benchmark results.
+`brute_force_knn` is the oracle of the exact nearest-neighbor searches.
 """
 
 import hashlib
 import os
 import pathlib
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -51,3 +53,31 @@ def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "digits"
     run, _ = train({"epochs": 2, "out": str(out), "embedding_dim": 16, "eval_pairs": 400}, verbose=0)
     return run
+
+
+SCIPY_NAMES = {"euclidean": "euclidean", "sqeuclidean": "sqeuclidean", "manhattan": "cityblock", "cosine": "cosine"}
+
+
+def brute_force_distances(queries, references, distance):
+    """Float64 distances (similarities for `dot`) of every query to every reference, by SciPy."""
+    from scipy.spatial.distance import cdist
+
+    q, r = np.asarray(queries, float), np.asarray(references, float)
+    return q @ r.T if distance == "dot" else cdist(q, r, SCIPY_NAMES[distance])
+
+
+def brute_force_knn(queries, references, k, distance, exclude_self=False):
+    """The oracle of every exact search: full matrix, stable sort, ties to the lower reference index."""
+    d = brute_force_distances(queries, references, distance)
+    cost = -d if distance == "dot" else d.copy()
+    if exclude_self:
+        np.fill_diagonal(cost, np.inf)
+    order = np.argsort(cost, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(d, order, axis=1)
+def clustered(n, dim=16, seed=0, centers=40):
+    """Embedding-like data: noisy points around class centres."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centers, dim))
+    return (c[rng.integers(0, centers, n)] + 0.3 * rng.normal(size=(n, dim))).astype("float32")
+
+

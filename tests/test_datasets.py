@@ -375,3 +375,19 @@ def test_read_wav_mixes_channels_to_int16_and_names_bad_files(tmp_path):
         datasets.waveforms.read_wav(str(tmp_path / "bad.wav"))
     with pytest.raises(DataError, match="missing.wav.*cannot be read"):
         datasets.waveforms.read_wav(str(tmp_path / "missing.wav"))
+
+
+def test_containers_refuse_mismatched_parts_with_a_data_error():
+    from siamkit.datasets.base import Pairs
+    from siamkit.datasets.waveforms import Waveforms
+
+    with pytest.raises(DataError, match="x has 3 samples but y has 2"):
+        datasets.Dataset("d", np.zeros((3, 2)), np.array([0, 1]))
+    with pytest.raises(DataError, match=r"meta\['group'\] has 1 rows, expected 2"):
+        datasets.Dataset("d", np.zeros((2, 2)), np.array([0, 1]), meta={"group": [0]})
+    with pytest.raises(DataError, match="pair indices for 2 labels"):
+        Pairs("p", np.zeros((2, 2)), np.zeros((2, 2)), np.array([0]), np.array([1, 0]), np.array([1, 0]))
+    with pytest.raises(DataError, match="end at len"):
+        Waveforms(np.zeros(4), np.array([0, 3]), 8000)
+    with pytest.raises(DataError, match="must not decrease"):
+        Waveforms(np.zeros(4), np.array([0, 3, 2, 4]), 8000)

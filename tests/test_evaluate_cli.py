@@ -149,13 +149,13 @@ def test_probability_head_evaluate_and_compare(probability_run, tmp_path, capsys
 
 def test_evaluate_local_scaling_matches_the_library(distance_run, probability_run, capsys):
     args = ["--protocol", "oneshot", "--ways", "3", "--episodes", "200", "--no-plots"]
-    assert main(["evaluate", str(distance_run), *args, "--local-scaling", "0.4", "--scaling-neighbours", "1"]) == 0
+    assert main(["evaluate", str(distance_run), *args, "--local-scaling", "0.4", "--scaling-neighbors", "1"]) == 0
     result = json.loads((distance_run / "eval" / "metrics.json").read_text())["oneshot"]["3-way 1-shot"]
     assert result["method"] == "prototype (euclidean, local scaling 0.4, k=1)"
     validation, test = report.heldout_data(Run(distance_run))
     episodes = oneshot.sample_episodes(test.y, 3, 1, 200, seed=5)  # the run's seed 3, + 2 for one-shot
     z = Run(distance_run).embed(test.x)
-    expected = oneshot.evaluate_episodes(episodes, z, "euclidean", local_scaling=0.4, scaling_neighbours=1)
+    expected = oneshot.evaluate_episodes(episodes, z, "euclidean", local_scaling=0.4, scaling_neighbors=1)
     assert result["accuracy"] == pytest.approx(expected["accuracy"])
     assert expected["accuracy"] != oneshot.evaluate_episodes(episodes, z, "euclidean")["accuracy"]
     # A pair head scores pairs, not distances to prototypes: refused before anything is embedded.

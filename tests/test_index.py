@@ -5,43 +5,21 @@ import os
 
 import numpy as np
 import pytest
+from conftest import brute_force_distances, brute_force_knn, clustered
 from scipy.spatial.distance import cdist
 
 from siamkit.errors import ConfigError, DataError
-from siamkit.index import BACKENDS, METRICS, Index, exact, files, store
-from siamkit.index import index as index_module
+from siamkit.index import BACKENDS, Index, files, store
 from siamkit.index.dedupe import duplicate_groups
+from siamkit.neighbors import DISTANCES
 
 faiss = pytest.importorskip("faiss")
 pytest.importorskip("hnswlib")
 # Tests index small arrays: OpenMP threads only contend with each other on a shared machine.
 faiss.omp_set_num_threads(1)
 
-SCIPY = {"euclidean": "euclidean", "sqeuclidean": "sqeuclidean", "manhattan": "cityblock", "cosine": "cosine"}
 APPROXIMATE = {"faiss-hnsw": 0.95, "hnswlib": 0.95, "faiss-ivfpq": 0.85}
-SUPPORTED = [(b, m) for b, cls in sorted(BACKENDS.items()) for m in METRICS if m in cls.metrics]
-
-
-def clustered(n, dim=16, seed=0, centers=40):
-    """Embedding-like data: noisy points around class centres."""
-    rng = np.random.default_rng(seed)
-    c = rng.normal(size=(centers, dim))
-    return (c[rng.integers(0, centers, n)] + 0.3 * rng.normal(size=(n, dim))).astype("float32")
-
-
-def brute_force(metric, queries, gallery):
-    """Reference ranking: float64 distances, ties to the lower row."""
-    if metric == "dot":
-        d = queries.astype(float) @ gallery.astype(float).T
-        return -d, d
-    d = cdist(queries.astype(float), gallery.astype(float), SCIPY[metric])
-    return d, d
-
-
-def reference(metric, queries, gallery, k):
-    cost, d = brute_force(metric, queries, gallery)
-    ids = np.argsort(cost, axis=1, kind="stable")[:, :k]
-    return ids, np.take_along_axis(d, ids, 1)
+SUPPORTED = [(b, m) for b, cls in sorted(BACKENDS.items()) for m in DISTANCES if m in cls.distances]
 
 
 def recall(found, expected):
@@ -59,36 +37,17 @@ def test_backend_agrees_with_brute_force(backend, metric):
     index = Index(16, metric, backend, options(backend))
     index.add(gallery)
     found = index.search(queries, k=10)
-    ids, dist = reference(metric, queries, gallery, 10)
+    ids, dist = brute_force_knn(queries, gallery, 10, metric)
     if backend in APPROXIMATE:
         assert recall(found.ids, ids) >= APPROXIMATE[backend]
     else:
         np.testing.assert_array_equal(found.ids, ids)
     # Whatever the backend, reported distances are exact for the ids it returns.
-    cost, d = brute_force(metric, queries, gallery)
+    d = brute_force_distances(queries, gallery, metric)
     np.testing.assert_allclose(found.distances, np.take_along_axis(d, found.ids, 1), rtol=1e-5, atol=1e-5)
     assert found.distances.dtype == np.float32 and found.ids.dtype == np.int64
     step = np.diff(found.distances, axis=1)
     assert (step <= 1e-6).all() if metric == "dot" else (step >= -1e-6).all()
-
-
-@pytest.mark.parametrize("metric", METRICS)
-def test_exact_over_many_blocks_chunks_and_query_blocks(monkeypatch, metric):
-    # Tiny blocks and tiles force every merge path: many chunks, partial chunks, several query blocks.
-    monkeypatch.setattr(store, "BLOCK_ROWS", 64)
-    monkeypatch.setattr(exact, "TILE_ELEMENTS", 280)
-    monkeypatch.setattr(exact, "MAX_QUERY_BLOCK", 7)
-    monkeypatch.setattr(exact, "MIN_CHUNK", 30)
-    monkeypatch.setattr(exact, "_CROWDED_ROWS", 4)
-    monkeypatch.setattr(index_module, "_RANK_ELEMENTS", 300)  # re-ranks 2 queries at a time
-    gallery, queries = clustered(1000, dim=5, seed=2), clustered(30, dim=5, seed=3)
-    index = Index(5, metric)
-    for part in np.array_split(np.arange(1000), [1, 100, 101, 700]):  # adds that straddle blocks
-        index.add(gallery[part], ids=part)
-    found = index.search(queries, k=15)  # 2k < 40-row chunks: the first chunks are "crowded"
-    ids, dist = reference(metric, queries, gallery, 15)
-    np.testing.assert_array_equal(found.ids, ids)
-    np.testing.assert_allclose(found.distances, dist, rtol=1e-5, atol=1e-5)
 
 
 def test_ties_go_to_the_earlier_item_and_short_results_are_padded():
@@ -110,7 +69,7 @@ def test_many_ties_in_one_chunk_go_to_the_earliest_items():
 
 
 def test_dot_ranks_by_highest_similarity():
-    index = Index(2, metric="dot")
+    index = Index(2, distance="dot")
     index.add(np.array([[1, 0], [3, 0], [-1, 0]], "float32"))
     found = index.search(np.array([[1, 0]], "float32"), k=4)
     assert found.ids.tolist() == [[1, 0, 2, -1]]
@@ -157,10 +116,10 @@ def test_auto_ids_continue_and_bad_additions_are_refused():
 def test_bad_backend_metric_and_options_are_config_errors():
     with pytest.raises(ConfigError, match="index backend"):
         Index(3, backend="annoy")
-    with pytest.raises(ConfigError, match="metric"):
-        Index(3, metric="hamming")
-    with pytest.raises(ConfigError, match="metric for backend 'hnswlib'"):
-        Index(3, metric="manhattan", backend="hnswlib")
+    with pytest.raises(ConfigError, match="distance"):
+        Index(3, distance="hamming")
+    with pytest.raises(ConfigError, match="distance for backend 'hnswlib'"):
+        Index(3, distance="manhattan", backend="hnswlib")
     with pytest.raises(ConfigError, match="unknown option"):
         Index(3, backend="faiss-hnsw", options={"nprobe": 4})
     with pytest.raises(ConfigError, match="positive integer"):
@@ -176,7 +135,7 @@ def test_remove_matches_an_index_built_without_those_items(backend):
     index.remove(gone)
     kept = np.setdiff1d(np.arange(1500), gone)
     assert len(index) == len(kept) and index.ids.tolist() == kept.tolist()
-    ids, _ = reference("euclidean", queries, gallery[kept], 10)
+    ids, _ = brute_force_knn(queries, gallery[kept], 10, "euclidean")
     found = index.search(queries, k=10)
     assert not np.isin(found.ids, gone).any()
     if backend in APPROXIMATE:
@@ -215,7 +174,7 @@ def test_save_load_round_trip(tmp_path, backend, metric):
     after = loaded.search(queries, k=5)
     np.testing.assert_array_equal(after.ids, before.ids)
     np.testing.assert_array_equal(after.distances, before.distances)
-    assert (loaded.metric, loaded.fingerprint, loaded.info, loaded.backend.name) == (
+    assert (loaded.distance, loaded.fingerprint, loaded.info, loaded.backend.name) == (
         metric,
         "f" * 64,
         {"run": "/runs/x"},
@@ -304,6 +263,18 @@ def test_bad_manifests_raise_data_error(tmp_path):
         Index.load(tmp_path)
 
 
+def test_an_index_saved_with_the_older_metric_key_still_loads(tmp_path):
+    index = Index(3, "cosine")
+    index.add(np.eye(3))
+    index.save(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["distance"] == "cosine"
+    manifest["metric"] = manifest.pop("distance")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    loaded = Index.load(tmp_path)
+    assert loaded.distance == "cosine" and loaded.search(np.eye(3), k=1).ids.ravel().tolist() == [0, 1, 2]
+
+
 def test_pickled_arrays_are_never_loaded(tmp_path):
     # An object array with a matching checksum still fails: np.load never unpickles.
     files_ = _saved(tmp_path, "exact")
@@ -327,7 +298,7 @@ def test_embeddings_from_another_model_are_refused():
 
 
 def test_cosine_keeps_embeddings_as_given_and_handles_zero_vectors():
-    index = Index(2, metric="cosine")
+    index = Index(2, distance="cosine")
     index.add(np.array([[3, 4], [0, 0]], "float32"))
     np.testing.assert_array_equal(index.embeddings([1, 0]), [[0, 0], [3, 4]])
     found = index.search(np.array([[0, 0]], "float32"), k=2)

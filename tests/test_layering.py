@@ -23,8 +23,9 @@ ROOT = "siamkit"  # the package itself: `__version__` and lazy attribute access 
 LAYERS = [
     # Leaves: errors, atomic writes, backend-only fast paths, the package's version.
     (ROOT, "errors", "_io", "backend"),
-    # Data in NumPy: loaders and containers (`datasets`), sampling and splits (`data`).
-    ("datasets", "data"),
+    # Data in NumPy: loaders and containers (`datasets`), sampling and splits (`data`), and the exact
+    # nearest-neighbor kernel with the distance names (`neighbors`).
+    ("datasets", "data", "neighbors"),
     # Keras building blocks that need no other siamkit model code.
     ("encoders", "distances"),
     # Audio front end and encoder (on `encoders`, reading WAV through `datasets`); pair models

@@ -145,3 +145,51 @@ def test_losses_serialize(loss):
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert type(restored) is type(loss)
     assert restored.get_config() == loss.get_config()
+
+
+def _reduction_cases():
+    """(loss class, kwargs, y_true, y_pred, count): the loss's default is the sum of its terms / count."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, size=9).astype("float32")
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 9])  # class 9 has one sample: it counts for nothing
+    z = rng.normal(size=(9, 3)).astype("float32")
+    scores = rng.normal(size=(9, 9)).astype("float32")
+    return [
+        (losses.ContrastiveLoss, {}, y, rng.uniform(0, 2, size=9).astype("float32"), 9),
+        (losses.BinaryCrossEntropy, {}, y, rng.uniform(0.05, 0.95, size=9).astype("float32"), 9),
+        (losses.TripletLoss, {"mining": "hard", "margin": 5.0}, labels, z, 8),
+        (losses.TripletLoss, {"mining": "semi-hard", "margin": 5.0}, labels, z, 2 * 3 + 2 * 3 + 2),
+        (losses.TripletLoss, {"mining": "all", "margin": 50.0}, labels, z, 3 * 2 * 6 + 3 * 2 * 6 + 2 * 1 * 7),
+        (losses.PrototypicalLoss, {}, labels, z, 8),
+        (losses.ClipLoss, {}, labels, scores, 9),
+        (losses.CrossModalContrastiveLoss, {}, labels, np.abs(scores), 81),
+        (losses.CrossModalContrastiveLoss, {"balanced": False}, labels, np.abs(scores), 81),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_reduction_cases())))
+def test_losses_honour_keras_reduction(case):
+    cls, kwargs, y, pred, count = _reduction_cases()[case]
+    default = _value(cls(**kwargs), y, pred)
+    terms = keras.ops.convert_to_numpy(cls(**kwargs, reduction="none")(y, pred))
+    assert terms.shape == (len(y),)
+    assert _value(cls(**kwargs, reduction="sum"), y, pred) == pytest.approx(float(terms.sum()), rel=1e-5)
+    assert default == pytest.approx(float(terms.sum()) / count, rel=1e-5)
+    assert _value(cls(**kwargs, reduction="sum_over_batch_size"), y, pred) == pytest.approx(default, rel=1e-6)
+    assert _value(cls(**kwargs, reduction="mean"), y, pred) == pytest.approx(default, rel=1e-6)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(cls(reduction="sum")))
+    assert restored.reduction == "sum"
+
+
+def test_loss_constructors_share_one_argument_order_and_the_cli_mining():
+    import inspect
+
+    from siamkit.training.config import DEFAULTS
+
+    assert losses.TripletLoss().mining == DEFAULTS["mining"] == "hard"
+    for cls in (losses.ContrastiveLoss, losses.TripletLoss, losses.PrototypicalLoss):
+        assert list(inspect.signature(cls).parameters)[:2] == ["margin", "distance"], cls
+    for cls in (*losses.LOSSES.values(), losses.ClipLoss, losses.CrossModalContrastiveLoss):
+        assert list(inspect.signature(cls).parameters)[-3:] == ["reduction", "name", "kwargs"], cls
+    assert losses.ContrastiveLoss(0.5, "cosine").distance.name == "cosine"
+    assert losses.PrototypicalLoss(0.1, "euclidean").margin == 0.1

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from siamkit import encoders, losses, models
-from siamkit.errors import ConfigError
+from siamkit.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.backend
 
@@ -103,3 +103,24 @@ def test_user_built_model_is_accepted_as_encoder():
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
     net = models.SiameseNetwork(keras.Model(inputs, outputs))
     assert net.embed(_images(3)).shape == (3, 3)
+
+
+def test_both_networks_embed_with_one_signature():
+    import inspect
+
+    siamese = models.SiameseNetwork(encoders.mlp((8, 8, 1), embedding_dim=4, hidden_units=(16,)))
+    two_tower = models.TwoTowerNetwork(
+        encoders.mlp((8, 8, 1), embedding_dim=4, hidden_units=(16,)), encoders.mlp((20,), embedding_dim=4)
+    )
+    params = [list(inspect.signature(net.embed).parameters.items()) for net in (siamese, two_tower)]
+    assert params[0] == params[1]
+    assert [(name, p.default) for name, p in params[0]] == [("x", inspect.Parameter.empty), ("modality", "a"),
+                                                             ("batch_size", 256)]
+    x = _images(5)
+    # Both sides of a Siamese pair go through the one encoder.
+    np.testing.assert_allclose(siamese.embed(x, "b", batch_size=2), siamese.embed(x), rtol=1e-5, atol=1e-6)
+    for net in (siamese, two_tower):
+        with pytest.raises(ConfigError, match="invalid modality 'c'; valid choices are: 'a', 'b'"):
+            net.embed(x, "c")
+        with pytest.raises(DataError, match="cannot embed an empty array"):
+            net.embed(x[:0])

@@ -7,7 +7,7 @@ from scipy import stats
 
 from siamkit.errors import ConfigError, DataError
 from siamkit.evaluation import lake, oneshot
-from siamkit.evaluation.knn import pairwise_costs
+from siamkit.neighbors import pairwise_costs
 
 
 def _labels(classes=8, per_class=6):
@@ -77,7 +77,7 @@ def test_local_scaling_matches_a_loop_reference(distance):
     y = _labels(12, 4)
     z = rng.normal(size=(len(y), 5)) + 0.7 * rng.normal(size=(12, 5))[y]
     ep = oneshot.sample_episodes(y, ways=8, shots=2, episodes=25, queries=2, seed=2)
-    got = oneshot.episode_scores(ep, z, distance, local_scaling=0.3, scaling_neighbours=3)
+    got = oneshot.episode_scores(ep, z, distance, local_scaling=0.3, scaling_neighbors=3)
     for e in (0, 7, 24):
         protos = np.stack([z[ep.support[e, n]].mean(axis=0) for n in range(ep.ways)])
         between = pairwise_costs(protos, protos, distance)
@@ -85,14 +85,14 @@ def test_local_scaling_matches_a_loop_reference(distance):
         for m, q in enumerate(ep.query[e]):
             expected = -(pairwise_costs(z[q][None], protos, distance)[0] - 0.3 * np.array(crowding))
             np.testing.assert_allclose(got[e, m], expected, rtol=1e-5, atol=1e-6)
-    # Off by default; more neighbours than the episode has other classes means all of them.
+    # Off by default; more neighbors than the episode has other classes means all of them.
     plain = oneshot.episode_scores(ep, z, distance)
     np.testing.assert_allclose(plain, oneshot.episode_scores(ep, z, distance, local_scaling=0))
     assert not np.allclose(plain, got)
-    everyone = oneshot.episode_scores(ep, z, distance, local_scaling=0.3, scaling_neighbours=50)
-    all_seven = oneshot.episode_scores(ep, z, distance, local_scaling=0.3, scaling_neighbours=7)
+    everyone = oneshot.episode_scores(ep, z, distance, local_scaling=0.3, scaling_neighbors=50)
+    all_seven = oneshot.episode_scores(ep, z, distance, local_scaling=0.3, scaling_neighbors=7)
     np.testing.assert_allclose(everyone, all_seven)
-    result = oneshot.evaluate_episodes(ep, z, distance, local_scaling=0.3, scaling_neighbours=3)
+    result = oneshot.evaluate_episodes(ep, z, distance, local_scaling=0.3, scaling_neighbors=3)
     assert result["method"] == f"prototype ({distance}, local scaling 0.3, k=3)"
 
 
@@ -102,7 +102,7 @@ def test_local_scaling_stops_a_crowded_prototype_taking_other_queries():
     z = np.array([[0.0, 0.0], [0.5, 0.0], [-0.5, 0.0], [0.0, 4.0], [0.0, 1.9]])
     ep = oneshot.Episodes(support=np.arange(4)[None, :, None], query=np.array([[4]]), query_class=np.array([[3]]))
     assert oneshot.evaluate_episodes(ep, z, "euclidean")["accuracy"] == 0.0
-    assert oneshot.evaluate_episodes(ep, z, "euclidean", local_scaling=0.3, scaling_neighbours=1)["accuracy"] == 1.0
+    assert oneshot.evaluate_episodes(ep, z, "euclidean", local_scaling=0.3, scaling_neighbors=1)["accuracy"] == 1.0
 
 
 def test_local_scaling_errors():
@@ -111,8 +111,8 @@ def test_local_scaling_errors():
     z = np.random.default_rng(0).normal(size=(len(y), 2))
     with pytest.raises(ConfigError, match="local_scaling must be zero or a positive weight, got -0.1"):
         oneshot.evaluate_episodes(ep, z, local_scaling=-0.1)
-    with pytest.raises(ConfigError, match="scaling_neighbours must be an integer of at least 1"):
-        oneshot.evaluate_episodes(ep, z, local_scaling=0.2, scaling_neighbours=0)
+    with pytest.raises(ConfigError, match="scaling_neighbors must be an integer of at least 1"):
+        oneshot.evaluate_episodes(ep, z, local_scaling=0.2, scaling_neighbors=0)
     with pytest.raises(ConfigError, match="not a pair head's scores"):
         oneshot.evaluate_episodes(ep, z, pair_score=lambda a, b: -np.abs(a - b).sum(1), local_scaling=0.2)
 

@@ -1,90 +1,11 @@
-"""Exact chunked kNN and the Musgrave et al. (2020) retrieval metrics."""
+"""The Musgrave et al. (2020) retrieval metrics."""
 
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
 from siamkit.errors import ConfigError, DataError
-from siamkit.evaluation import knn as knn_lib
-from siamkit.evaluation.knn import knn
 from siamkit.evaluation.retrieval import retrieval_metrics
-
-SCIPY_NAMES = {"euclidean": "euclidean", "sqeuclidean": "sqeuclidean", "manhattan": "cityblock", "cosine": "cosine"}
-
-
-def _brute_knn(q, r, k, distance, exclude_self=False):
-    """Full matrix, stable sort: ties to the lower reference index."""
-    cost = -(q @ r.T) if distance == "dot" else cdist(q, r, SCIPY_NAMES[distance])
-    if exclude_self:
-        np.fill_diagonal(cost, np.inf)
-    order = np.argsort(cost, axis=1, kind="stable")[:, :k]
-    vals = np.take_along_axis(cost, order, axis=1)
-    return order, (-vals if distance == "dot" else vals)
-
-
-@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean", "manhattan", "dot"])
-@pytest.mark.parametrize("chunk_size", [1, 7, None])
-@pytest.mark.parametrize("exclude_self", [False, True])
-def test_knn_matches_brute_force_with_ties(distance, chunk_size, exclude_self):
-    rng = np.random.default_rng(0)
-    # Small integer coordinates: many exactly tied distances, also at the k-th place.
-    r = rng.integers(-2, 3, size=(90, 3)).astype("float64")
-    q = r if exclude_self else rng.integers(-2, 3, size=(40, 3)).astype("float64")
-    idx, dist = knn(q, r, k=12, distance=distance, exclude_self=exclude_self, chunk_size=chunk_size)
-    ref_idx, ref_dist = _brute_knn(q, r, 12, distance, exclude_self)
-    np.testing.assert_array_equal(idx, ref_idx)
-    np.testing.assert_allclose(dist, ref_dist, atol=1e-9)
-    if exclude_self:
-        assert not (idx == np.arange(len(q))[:, None]).any()
-
-
-@pytest.mark.parametrize("distance", list(SCIPY_NAMES) + ["dot"])
-def test_knn_float32_continuous(distance):
-    rng = np.random.default_rng(1)
-    r = rng.normal(size=(200, 16)).astype("float32")
-    q = rng.normal(size=(30, 16)).astype("float32")
-    idx, dist = knn(q, r, k=5, distance=distance, chunk_size=8)
-    ref_idx, ref_dist = _brute_knn(q.astype("float64"), r.astype("float64"), 5, distance)
-    np.testing.assert_array_equal(idx, ref_idx)
-    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-4)
-    assert dist.dtype == np.float32
-
-
-def test_knn_dot_is_sorted_by_descending_similarity():
-    _, sims = knn(np.array([[1.0, 0.0]]), np.array([[0.5, 0], [3.0, 0], [-1.0, 0], [2.0, 0]]), k=4, distance="dot")
-    np.testing.assert_array_equal(sims, [[3.0, 2.0, 0.5, -1.0]])
-
-
-def test_knn_results_do_not_depend_on_chunk_size():
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(150, 8)).astype("float32")
-    a = knn(x, x, 10, exclude_self=True, chunk_size=1)
-    b = knn(x, x, 10, exclude_self=True, chunk_size=1000)
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_allclose(a[1], b[1], rtol=1e-5)  # BLAS rounds a 1-row product differently
-
-
-def test_pairwise_costs_match_scipy():
-    rng = np.random.default_rng(3)
-    a, b = rng.normal(size=(6, 4)), rng.normal(size=(9, 4))
-    for name, scipy_name in SCIPY_NAMES.items():
-        np.testing.assert_allclose(knn_lib.pairwise_costs(a, b, name), cdist(a, b, scipy_name), atol=1e-9)
-
-
-def test_knn_rejects_bad_input():
-    x = np.zeros((5, 2))
-    with pytest.raises(ConfigError, match="k must be between 1 and 4"):
-        knn(x, x, 5, exclude_self=True)
-    with pytest.raises(ConfigError, match="k must be between"):
-        knn(x, x, 0)
-    with pytest.raises(DataError, match="NaN"):
-        knn(np.array([[np.nan, 0.0]]), x, 1)
-    with pytest.raises(DataError, match="dimension"):
-        knn(np.zeros((2, 3)), x, 1)
-    with pytest.raises(DataError, match="exclude_self"):
-        knn(np.zeros((2, 2)), x, 1, exclude_self=True)
-    with pytest.raises(ConfigError, match="distance"):
-        knn(x, x, 1, distance="hamming")
 
 
 def test_hand_computed_metrics_with_ties_and_a_singleton_class():

@@ -20,6 +20,7 @@ _SUBMODULES = (
     "losses",
     "miners",
     "models",
+    "neighbors",
     "runs",
     "service",
     "training",

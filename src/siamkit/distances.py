@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 from .errors import ConfigError
+from .neighbors import ALIASES, DISTANCES
 
 # Squared norms below this are treated as zero so that sqrt has a finite
 # gradient at identical points (d sqrt(x)/dx is infinite at x = 0).
@@ -146,7 +147,9 @@ class DotProductSimilarity(Distance):
         return ops.matmul(a, ops.transpose(b))
 
 
-DISTANCES = {
+# One class per name of `DISTANCES` (the Keras-free list the index and the CLI read), in its order
+# (tests/test_neighbors.py checks it).
+CLASSES = {
     cls.name: cls
     for cls in (
         EuclideanDistance,
@@ -156,7 +159,6 @@ DISTANCES = {
         DotProductSimilarity,
     )
 }
-ALIASES = {"l2": "euclidean", "l1": "manhattan", "cityblock": "manhattan", "dot_product": "dot"}
 
 
 def get(identifier):
@@ -173,8 +175,8 @@ def get(identifier):
         return keras.saving.deserialize_keras_object(identifier)
     if isinstance(identifier, str):
         name = ALIASES.get(identifier.lower(), identifier.lower())
-        if name in DISTANCES:
-            return DISTANCES[name]()
+        if name in CLASSES:
+            return CLASSES[name]()
     valid = ", ".join(sorted(DISTANCES))
     raise ConfigError(f"unknown distance {identifier!r}; valid choices are: {valid}")
 

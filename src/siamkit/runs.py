@@ -30,6 +30,8 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CALIBRATION_FILE = "calibration.json"
+# The thresholds `calibration.json` holds, by the method that chose them (see `evaluation.verification`).
+THRESHOLD_METHODS = ("accuracy", "eer", "far")
 HISTORY_FILE = "history.csv"
 
 

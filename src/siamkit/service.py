@@ -6,7 +6,7 @@ two-tower run's audio tower): `{"name": "query.png", "data": "<base64>"}`.
 
 | method and path | body | answer |
 | --- | --- | --- |
-| `GET /health` | | the run, its metric and input shapes, the index size |
+| `GET /health` | | the run, its distance and input shapes, the index size |
 | `POST /embed` | `{"files": [file, ...]}` | `{"embeddings": [[...], ...], "dim": D}` |
 | `POST /compare` | `{"a": file, "b": file}` | what `siamkit compare` prints: score, distance, similarity, threshold, decision |
 | `POST /search` | `{"files": [file, ...], "k": 10}` | per query, the ranked results of `siamkit search --json` |
@@ -77,7 +77,7 @@ class SimilarityService:
         return {
             "status": "ok",
             "run": os.path.basename(os.path.abspath(run.path)),  # not the server's folder layout
-            "metric": run.distance,
+            "distance": run.distance,
             "input_shape": list(run.input_shape),
             "input_shape_b": run.config.get("input_shape_b"),
             "index_size": None if self.index is None else len(self.index),
@@ -114,7 +114,7 @@ class SimilarityService:
                 found = search_files(self.index, self.run, paths, k, self.decision, invert=self.invert, progress=False)
         for query, name in zip(found, names):
             query["query"] = name
-        return {"metric": self.index.metric, "queries": found}
+        return {"distance": self.index.distance, "queries": found}
 
 
 def _field(body, key):

@@ -3,7 +3,9 @@
 Each sub-command lives in its own module of this package, which defines
 `add_parser(subparsers)`; the parser it adds sets `func` to the function
 that runs the command. Errors a user can fix (`SiamkitError`, missing
-files) print one line and exit with status 2, without a traceback.
+files, an option that does not apply to the run) print one line and exit
+with status 2, without a traceback. Building the parser imports no Keras:
+shared options and their choices come from `options`.
 """
 
 import argparse
@@ -56,14 +58,14 @@ def build_parser():
 
 
 def main(argv=None):
-    _quiet_tensorflow()
     from ..errors import SiamkitError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # `--help` exits here, before TensorFlow is imported
     if args.command is None:
         parser.print_help()
         return 1
+    _quiet_tensorflow()
     try:
         return args.func(args) or 0
     except SiamkitError as err:

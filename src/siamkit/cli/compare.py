@@ -1,5 +1,9 @@
 """`siamkit compare`: are two images the same class, according to a run?"""
 
+import json
+
+from .options import add_invert_option, add_json_option, add_threshold_options, check_threshold_options
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -11,18 +15,20 @@ def add_parser(subparsers):
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
     parser.add_argument("image_a", metavar="A", help="first image file")
     parser.add_argument("image_b", metavar="B", help="second image file")
-    parser.add_argument("--threshold", type=float, help="decision threshold in the model's score units")
-    parser.add_argument(
-        "--method", choices=("accuracy", "eer", "far"), help="which calibrated threshold (default: the calibration's)"
-    )
-    parser.add_argument("--invert", action="store_true", default=None, help="invert the images (dark ink on white)")
+    add_threshold_options(parser, "decision")
+    add_invert_option(parser, "the images")
+    add_json_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args):
     from ..evaluation.compare import compare_files
 
+    check_threshold_options(args)
     r = compare_files(args.run_dir, args.image_a, args.image_b, args.threshold, args.method, args.invert)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
     direction = "higher" if r["higher_is_similar"] else "lower"
     print(f"{'score':<11} {r['score']:.6g}  ({r['output_kind']} of the pair head; {direction} = more similar)")
     print(f"{'distance':<11} {r['distance']:.6g}  ({r['distance_name']}, between the embeddings)")

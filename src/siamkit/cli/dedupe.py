@@ -4,7 +4,7 @@ import csv
 import io
 import sys
 
-from .embed import add_data_options
+from .options import add_input_options, add_threshold_options, check_threshold_options
 
 
 def add_parser(subparsers):
@@ -13,18 +13,17 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "dedupe",
         help="find groups of near-duplicate files",
-        description="Embed every file below --data, pair each with its nearest neighbours, and join the pairs "
+        description="Embed every file below --data, pair each with its nearest neighbors, and join the pairs "
         "whose pair-head score passes the threshold (--threshold in the head's units, else the run's calibrated "
         "one) into groups. Writes CSV rows group,size,path,label (groups of 2 or more, largest first).",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
     parser.add_argument("--data", required=True, help="folder (searched at any depth) or .npz (from `siamkit embed`)")
-    parser.add_argument("--threshold", type=float, help="duplicate threshold in the pair head's units")
-    parser.add_argument("--method", choices=("accuracy", "eer", "far"), help="which calibrated threshold")
-    parser.add_argument("--neighbors", type=int, default=10, help="neighbours checked per file (default: 10)")
+    add_threshold_options(parser, "duplicate")
+    parser.add_argument("--neighbors", type=int, default=10, help="neighbors checked per file (default: 10)")
     parser.add_argument("--backend", default="exact", choices=sorted(BACKENDS), help="search backend (default: exact)")
     parser.add_argument("--out", help="CSV file to write (default: standard output)")
-    add_data_options(parser)
+    add_input_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -39,6 +38,7 @@ def run(args):
 
     if args.neighbors < 1:
         raise ConfigError(f"--neighbors must be a positive integer, got {args.neighbors}")
+    check_threshold_options(args)
     run_ = Run(args.run_dir)
     decision = Decision.for_run(run_, args.threshold, args.method, required=True)
     found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)

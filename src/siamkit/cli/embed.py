@@ -2,14 +2,7 @@
 
 import numpy as np
 
-
-def add_data_options(parser):
-    """Options shared by the commands that embed files."""
-    parser.add_argument("--batch-size", type=int, default=256, help="files per batch (default: 256)")
-    parser.add_argument(
-        "--invert", action="store_true", default=None, help="invert images (dark ink on white) before embedding"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+from .options import add_input_options
 
 
 def add_parser(subparsers):
@@ -25,7 +18,7 @@ def add_parser(subparsers):
         "--data", required=True, help="a folder (searched at any depth), a file, or a .npz of inputs `x`"
     )
     parser.add_argument("--out", default="embeddings.npz", help="output .npz (default: embeddings.npz)")
-    add_data_options(parser)
+    add_input_options(parser)
     parser.set_defaults(func=run)
 
 

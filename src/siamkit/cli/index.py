@@ -1,6 +1,6 @@
 """`siamkit index build|add|remove`: a searchable index of a gallery's embeddings."""
 
-from .embed import add_data_options
+from .options import add_input_options
 
 
 def _options(pairs):
@@ -40,7 +40,7 @@ def add_parser(subparsers):
     build.add_argument(
         "--option", action="append", metavar="KEY=VALUE", help="backend option, repeatable (e.g. ef_search=128)"
     )
-    add_data_options(build)
+    add_input_options(build)
     build.set_defaults(func=run_build)
 
     add = actions.add_parser(
@@ -51,7 +51,7 @@ def add_parser(subparsers):
     add.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory")
     add.add_argument("--data", required=True, help="folder, file, or .npz (from `siamkit embed`)")
     add.add_argument("--run", help="the run directory, if it moved since the index was built")
-    add_data_options(add)
+    add_input_options(add)
     add.set_defaults(func=run_add)
 
     remove = actions.add_parser(

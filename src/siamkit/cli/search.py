@@ -2,7 +2,7 @@
 
 import json
 
-from .embed import add_data_options
+from .options import add_input_options, add_json_option, add_threshold_options, check_threshold_options
 
 
 def add_parser(subparsers):
@@ -10,17 +10,16 @@ def add_parser(subparsers):
         "search",
         help="find the nearest gallery items of query files",
         description="Embed each query file (or every file below a query folder) with the index's run and print "
-        "its k nearest items: rank, id, distance (the run's metric), label and path, and whether each is a "
+        "its k nearest items: rank, id, distance (the run's), label and path, and whether each is a "
         "match at the run's calibrated threshold (from `siamkit evaluate`) or at --threshold.",
     )
     parser.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory (from `siamkit index build`)")
     parser.add_argument("queries", metavar="QUERY", nargs="+", help="image or .wav files, or folders of them")
     parser.add_argument("-k", type=int, default=10, help="results per query (default: 10)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_json_option(parser)
     parser.add_argument("--run", help="the run directory, if it moved since the index was built")
-    parser.add_argument("--threshold", type=float, help="match threshold in the pair head's units")
-    parser.add_argument("--method", choices=("accuracy", "eer", "far"), help="which calibrated threshold")
-    add_data_options(parser)
+    add_threshold_options(parser, "match")
+    add_input_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -47,6 +46,7 @@ def run(args):
 
     if args.k < 1:
         raise ConfigError(f"-k must be a positive integer, got {args.k}")
+    check_threshold_options(args)
     index = load(args.index_dir)
     run_ = index_run(index, args.run)
     paths = [p for q in args.queries for p in list_files(q)[0]]
@@ -60,7 +60,7 @@ def run(args):
         threshold = decision.to_json()
         print(
             json.dumps(
-                {"index": args.index_dir, "metric": index.metric, "threshold": threshold, "queries": found}, indent=2
+                {"index": args.index_dir, "distance": index.distance, "threshold": threshold, "queries": found}, indent=2
             )
         )
     else:

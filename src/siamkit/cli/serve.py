@@ -1,5 +1,7 @@
 """`siamkit serve`: a JSON HTTP service over a trained run and, optionally, an index."""
 
+from .options import add_invert_option, add_threshold_options, check_threshold_options
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -12,9 +14,8 @@ def add_parser(subparsers):
     parser.add_argument("--index", help="an index built with this run (from `siamkit index build`), for /search")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    parser.add_argument("--threshold", type=float, help="decision threshold in the pair head's units")
-    parser.add_argument("--method", choices=("accuracy", "eer", "far"), help="which calibrated threshold")
-    parser.add_argument("--invert", action="store_true", default=None, help="read images as dark ink on white")
+    add_threshold_options(parser, "decision")
+    add_invert_option(parser, "the images sent")
     parser.add_argument("--max-mb", type=float, default=32, help="largest request body in MiB (default: 32)")
     parser.set_defaults(func=run)
 
@@ -31,6 +32,7 @@ def run(args):
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
     if not args.max_mb > 0:
         raise ConfigError(f"--max-mb must be positive, got {args.max_mb}")
+    check_threshold_options(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     service = SimilarityService(
         Run(args.run_dir), None if args.index is None else load(args.index), args.threshold, args.method, args.invert

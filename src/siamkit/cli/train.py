@@ -2,6 +2,7 @@
 
 import json
 
+from ..neighbors import DISTANCES
 from ..training.config import DEFAULTS
 
 # Flags that map one-to-one onto config keys: (flag, type, help).
@@ -19,7 +20,7 @@ _OPTIONS = (
     ("--encoder", str, "encoder architecture (cnn, mlp, koch, resnet, alexnet, vgg, resnet50, ...)"),
     ("--head", str, "pair head: distance, l1 or concat"),
     ("--loss", str, "triplet, prototypical (both on P x K batches), contrastive or bce (both on pairs)"),
-    ("--distance", str, "euclidean, sqeuclidean, manhattan, cosine or dot"),
+    ("--distance", str, f"{', '.join(DISTANCES[:-1])} or {DISTANCES[-1]} (default: euclidean)"),
     ("--embedding-dim", int, "size of the embedding"),
     ("--margin", float, "margin of the contrastive, triplet or prototypical loss"),
     ("--mining", str, "triplet mining: all, hard, semi-hard or easy"),
@@ -94,8 +95,31 @@ def run(args):
 
         raise ConfigError("--heldout-speakers needs a two-tower image/audio config, e.g. --config configs/mnist_fsdd.toml")
     overrides = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
-    run_, metrics = train(resolve(args.config, overrides), verbose=_verbosity(args))
+    config = resolve(args.config, overrides)
+    _refuse_unused(args, config)
+    run_, metrics = train(config, verbose=_verbosity(args))
     return _report(run_, metrics, "held-out classes (threshold chosen on validation pairs):")
+
+
+def _refuse_unused(args, config):
+    """Refuse the flags that the resolved config's loss (or reading mode) does not use."""
+    from ..losses import BATCH_LOSSES
+    from .options import given, refuse
+
+    loss = config["loss"]
+    if loss != "triplet":
+        refuse(given(args, "mining"), f"triplet mining, and the loss is {loss!r}")
+    if loss in BATCH_LOSSES:
+        refuse(given(args, "pairs_per_epoch"), f"loss {loss!r} trains on P x K batches, not on drawn pairs")
+    else:
+        refuse(
+            given(args, "classes_per_batch", "samples_per_class"),
+            f"they shape the P x K batches of {' and '.join(BATCH_LOSSES)}, and the loss is {loss!r}",
+        )
+    if loss == "bce":
+        refuse(given(args, "margin"), "loss 'bce' has no margin")
+    if not config["stream"]:
+        refuse(given(args, "cache_dir"), "it caches the images that --stream reads; add --stream")
 
 
 def _verbosity(args):

@@ -212,7 +212,7 @@ def warp(batch, a, t, fill_mode="constant", fill_value=0.0):
     fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
     dx, dy = int(pw > 1), int(ph > 1) * pw
     flat = batch.reshape(n * ph * pw, c)
-    i00 = np.arange(n)[:, None] * (ph * pw) + y0 * pw + x0  # flat index of each top-left neighbour
+    i00 = np.arange(n)[:, None] * (ph * pw) + y0 * pw + x0  # flat index of each top-left neighbor
     at = lambda i: np.take(flat, i, axis=0)  # noqa: E731  (faster than flat[i])
     top = at(i00) * (1 - fx) + at(i00 + dx) * fx
     bottom = at(i00 + dy) * (1 - fx) + at(i00 + dy + dx) * fx

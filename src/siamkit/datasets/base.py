@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import DataError
+
 
 def select(values, sel):
     """Samples `values[sel]`, for arrays and lazy containers alike.
@@ -46,10 +48,10 @@ class Dataset:
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
-            raise ValueError(f"{self.name}: x has {len(self.x)} samples but y has {len(self.y)}")
+            raise DataError(f"{self.name}: x has {len(self.x)} samples but y has {len(self.y)}")
         for key, values in self.meta.items():
             if len(values) != len(self.y):
-                raise ValueError(f"{self.name}: meta[{key!r}] has {len(values)} rows, expected {len(self.y)}")
+                raise DataError(f"{self.name}: meta[{key!r}] has {len(values)} rows, expected {len(self.y)}")
 
     def __len__(self):
         return len(self.y)
@@ -99,7 +101,7 @@ class Pairs:
     def __post_init__(self):
         n = len(self.y)
         if len(self.index_a) != n or len(self.index_b) != n:
-            raise ValueError(f"{self.name}: {len(self.index_a)}/{len(self.index_b)} pair indices for {n} labels")
+            raise DataError(f"{self.name}: {len(self.index_a)}/{len(self.index_b)} pair indices for {n} labels")
 
     def __len__(self):
         return len(self.y)

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from .. import _io
+from ..errors import ConfigError
 from . import images
 
 
@@ -41,7 +42,7 @@ class ImageStore:
         self.image_size = images.parse_image_size(image_size)
         self.channels = images.check_channels(channels)
         if self.channels is None:
-            raise ValueError("ImageStore needs explicit channels (1, 3 or 4)")
+            raise ConfigError("ImageStore needs explicit channels (1, 3 or 4), got None")
         self.max_pixels = max_pixels
         self.rows = np.arange(len(self.paths))
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)

@@ -18,6 +18,8 @@ import math
 import keras
 import numpy as np
 
+from ..errors import DataError
+
 
 class ImageBatches(keras.utils.PyDataset):
     """Batches of `x` (and `y`), in order or shuffled each epoch.
@@ -39,7 +41,7 @@ class ImageBatches(keras.utils.PyDataset):
     def __init__(self, x, y=None, batch_size=32, shuffle=False, augment=None, seed=0, **kwargs):
         super().__init__(**kwargs)
         if y is not None and len(y) != len(x):
-            raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+            raise DataError(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
         self.x, self.y = x, None if y is None else np.asarray(y)
         self.batch_size = int(batch_size)
         self.shuffle, self.augment, self.seed = bool(shuffle), augment, int(seed)

@@ -33,9 +33,9 @@ class Waveforms:
         self.offsets = np.asarray(offsets, dtype="int64")
         self.sample_rate = int(sample_rate)
         if self.offsets.ndim != 1 or len(self.offsets) < 1 or self.offsets[-1] != len(self.samples):
-            raise ValueError("offsets must be 1-D and end at len(samples)")
+            raise DataError(f"offsets must be 1-D and end at len(samples) = {len(self.samples)}, got {self.offsets[-5:]}")
         if np.any(np.diff(self.offsets) < 0):
-            raise ValueError("offsets must not decrease")
+            raise DataError("offsets must not decrease: each recording starts where the previous one ends")
 
     @classmethod
     def from_list(cls, clips, sample_rate):

@@ -5,8 +5,8 @@
 - `pairs`: which pairs to score (balanced random, all pairs);
 - `oneshot`: N-way K-shot episodes, the Omniglot within-alphabet protocol;
 - `lake`: one-shot episodes given as files in Lake's `runNN/` layout;
-- `retrieval` and `knn`: precision@1, recall@K, R-precision, MAP@R over an
-  exact, chunked kNN (`siamkit.evaluation.knn.knn`);
+- `retrieval`: precision@1, recall@K, R-precision, MAP@R over the exact
+  kNN of `siamkit.neighbors`;
 - `calibration`: `calibration.json`, and `Decision`: a run's same/different
   decision (threshold, its source, score direction);
 - `plots`: ROC, DET, score histograms, a one-shot episode;

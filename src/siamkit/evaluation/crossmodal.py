@@ -22,7 +22,7 @@ def crossmodal_retrieval(z_a, y_a, z_b, y_b, distance="cosine", ks=(1, 5, 10), n
     Args:
         z_a, y_a: embeddings `(n_a, dim)` and class labels of modality a.
         z_b, y_b: embeddings `(n_b, dim)` and class labels of modality b.
-        distance: a `siamkit.evaluation.knn.DISTANCES` name.
+        distance: a name of `siamkit.neighbors.DISTANCES`.
         ks: the K of R@K; each at most the size of the smaller side.
         names: names of the two modalities, used in the keys.
 

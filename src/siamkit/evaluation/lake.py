@@ -105,7 +105,7 @@ def _read_lake_run(run_dir):
 
 def evaluate_lake_runs(
     runs, embed, distance="euclidean", pair_score=None, higher_is_similar=True,
-    local_scaling=0.0, scaling_neighbours=5,
+    local_scaling=0.0, scaling_neighbors=5,
 ):
     """Score Lake-layout runs with a model.
 
@@ -114,7 +114,7 @@ def evaluate_lake_runs(
         embed: `f(paths) -> (n, dim)` embeddings of image files (read under
             the model's image policy).
         distance, pair_score, higher_is_similar, local_scaling,
-            scaling_neighbours: as for `episode_scores`.
+            scaling_neighbors: as for `episode_scores`.
 
     Returns:
         A dict: `error` (mean error rate over runs, in %), `accuracy`,
@@ -131,7 +131,7 @@ def evaluate_lake_runs(
             query_class=run.answer[None, :],
         )
         accuracy = evaluate_episodes(
-            episode, z, distance, pair_score, higher_is_similar, local_scaling, scaling_neighbours
+            episode, z, distance, pair_score, higher_is_similar, local_scaling, scaling_neighbors
         )["accuracy"]
         rows.append({"run": run.name, "error": 100.0 * (1.0 - accuracy), "queries": len(run.query), "ways": n})
     accuracy, ci = mean_ci95([1.0 - r["error"] / 100.0 for r in rows])

@@ -30,7 +30,7 @@ import numbers
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .knn import DISTANCES, pairwise_costs
+from ..neighbors import check_distance, pairwise_costs
 from .pairs import pair_scores
 
 # 1.96: the two-sided 95% quantile of the normal distribution.
@@ -168,7 +168,7 @@ def omniglot_episodes(y, alphabet, drawer, trials=400, ways=20, seed=0):
 
 def episode_scores(
     episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True,
-    local_scaling=0.0, scaling_neighbours=5,
+    local_scaling=0.0, scaling_neighbors=5,
 ):
     """Similarity of every query to every class of its episode.
 
@@ -183,12 +183,12 @@ def episode_scores(
         local_scaling: weight `a` of a hubness correction on prototype
             distances, after the CSLS of Conneau et al. (2018): a query's
             distance to prototype `p` becomes `d(q, p) - a * r(p)`, where
-            `r(p)` is the mean distance of `p` to its `scaling_neighbours`
+            `r(p)` is the mean distance of `p` to its `scaling_neighbors`
             nearest other prototypes of the episode. A prototype in a crowded
             part of the space (close to other classes) attracts queries that
             are not its own; this evens that out. It uses the support set
             only, never the other queries. 0 (the default) turns it off.
-        scaling_neighbours: the neighbours `r(p)` averages over (at most the
+        scaling_neighbors: the neighbors `r(p)` averages over (at most the
             episode's other classes).
 
     Returns:
@@ -197,17 +197,16 @@ def episode_scores(
     z = np.asarray(embeddings)
     if not np.isfinite(z).all():
         raise DataError("embeddings contain NaN or infinite values; the model diverged or the inputs are broken")
-    local_scaling, scaling_neighbours = check_scaling(local_scaling, scaling_neighbours)
+    local_scaling, scaling_neighbors = check_scaling(local_scaling, scaling_neighbors)
     e, n, k = episodes.support.shape
     m = episodes.query.shape[1]
     if pair_score is None:
-        if distance not in DISTANCES:
-            raise ConfigError(f"invalid distance {distance!r}; valid choices are: {', '.join(DISTANCES)}")
+        distance = check_distance(distance)
         prototypes = z[episodes.support].mean(axis=2)
         queries = z[episodes.query]
         costs = np.stack([pairwise_costs(queries[i], prototypes[i], distance) for i in range(e)])
         if local_scaling > 0 and n > 1:
-            costs = costs - local_scaling * _crowding(prototypes, distance, scaling_neighbours)[:, None, :]
+            costs = costs - local_scaling * _crowding(prototypes, distance, scaling_neighbors)[:, None, :]
         return -costs
     if local_scaling > 0:
         raise ConfigError(
@@ -223,25 +222,25 @@ def episode_scores(
     return scores if higher_is_similar else -scores
 
 
-def check_scaling(local_scaling, scaling_neighbours):
-    """Validated `(local_scaling, scaling_neighbours)` of `episode_scores`."""
+def check_scaling(local_scaling, scaling_neighbors):
+    """Validated `(local_scaling, scaling_neighbors)` of `episode_scores`."""
     if isinstance(local_scaling, bool) or not isinstance(local_scaling, numbers.Real) or not local_scaling >= 0:
         raise ConfigError(f"local_scaling must be zero or a positive weight, got {local_scaling!r}")
-    return float(local_scaling), _check_int("scaling_neighbours", scaling_neighbours)
+    return float(local_scaling), _check_int("scaling_neighbors", scaling_neighbors)
 
 
-def _crowding(prototypes, distance, neighbours):
-    """`(E, N)`: each prototype's mean distance to its `neighbours` nearest other prototypes of the episode."""
+def _crowding(prototypes, distance, neighbors):
+    """`(E, N)`: each prototype's mean distance to its `neighbors` nearest other prototypes of the episode."""
     n = prototypes.shape[1]
     costs = np.stack([pairwise_costs(p, p, distance) for p in prototypes])
     costs[:, np.arange(n), np.arange(n)] = np.inf
-    return np.sort(costs, axis=2)[:, :, : min(neighbours, n - 1)].mean(axis=2)
+    return np.sort(costs, axis=2)[:, :, : min(neighbors, n - 1)].mean(axis=2)
 
 
-def _prototype_method(distance, local_scaling=0.0, scaling_neighbours=5):
+def _prototype_method(distance, local_scaling=0.0, scaling_neighbors=5):
     if not local_scaling:
         return f"prototype ({distance})"
-    return f"prototype ({distance}, local scaling {float(local_scaling):g}, k={scaling_neighbours})"
+    return f"prototype ({distance}, local scaling {float(local_scaling):g}, k={scaling_neighbors})"
 
 
 def mean_ci95(values):
@@ -254,7 +253,7 @@ def mean_ci95(values):
 
 def evaluate_episodes(
     episodes, embeddings, distance="euclidean", pair_score=None, higher_is_similar=True,
-    local_scaling=0.0, scaling_neighbours=5,
+    local_scaling=0.0, scaling_neighbors=5,
 ):
     """Accuracy of each episode, and their mean with a 95% confidence interval.
 
@@ -265,7 +264,7 @@ def evaluate_episodes(
         `shots`, `queries_per_episode`, `method`, and `per_episode`
         accuracies (a list).
     """
-    scaling = {"local_scaling": local_scaling, "scaling_neighbours": scaling_neighbours}
+    scaling = {"local_scaling": local_scaling, "scaling_neighbors": scaling_neighbors}
     scores = episode_scores(episodes, embeddings, distance, pair_score, higher_is_similar, **scaling)
     correct = scores.argmax(axis=2) == episodes.query_class
     per_episode = correct.mean(axis=1)

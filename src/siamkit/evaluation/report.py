@@ -153,11 +153,11 @@ def _verification(
     return result, figures
 
 
-def _scoring(run, method, local_scaling, scaling_neighbours):
+def _scoring(run, method, local_scaling, scaling_neighbors):
     """How one-shot scores a query: keyword arguments of `oneshot.evaluate_episodes`."""
     check_choice("one-shot method", method, ("auto", "prototype", "pair"))
-    local_scaling, scaling_neighbours = oneshot.check_scaling(local_scaling, scaling_neighbours)
-    scoring = {"distance": run.distance, "local_scaling": local_scaling, "scaling_neighbours": scaling_neighbours}
+    local_scaling, scaling_neighbors = oneshot.check_scaling(local_scaling, scaling_neighbors)
+    scoring = {"distance": run.distance, "local_scaling": local_scaling, "scaling_neighbors": scaling_neighbors}
     if method == "pair" or method == "auto" and run.model.output_kind == "probability":
         if local_scaling:
             raise ConfigError(
@@ -242,7 +242,7 @@ def evaluate_run(
     episodes_dir=None,
     oneshot_method="auto",
     local_scaling=0.0,
-    scaling_neighbours=5,
+    scaling_neighbors=5,
     invert=None,
     seed=None,
     plot=True,
@@ -272,7 +272,7 @@ def evaluate_run(
         oneshot_method: `"prototype"` (nearest class mean embedding),
             `"pair"` (pair head score) or `"auto"` (pair head for
             probability heads, else prototypes).
-        local_scaling, scaling_neighbours: a hubness correction of prototype
+        local_scaling, scaling_neighbors: a hubness correction of prototype
             distances (see `oneshot.episode_scores`); 0 turns it off.
         invert: for image files read from `episodes_dir` (see `Run.read_inputs`).
         seed: seeds every draw (default: the run's `seed`).
@@ -283,7 +283,7 @@ def evaluate_run(
     """
     check_choice("protocol", protocol, PROTOCOLS)
     run = _open(run)
-    scoring = _scoring(run, oneshot_method, local_scaling, scaling_neighbours)
+    scoring = _scoring(run, oneshot_method, local_scaling, scaling_neighbors)
     seed = int(run.config.get("seed", 0) if seed is None else seed)
     n_pairs = int(n_pairs or run.config.get("eval_pairs") or 2000)
     if (validation is None) != (test is None):

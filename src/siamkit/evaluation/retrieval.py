@@ -25,7 +25,7 @@ Example:
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .knn import iter_knn
+from ..neighbors import iter_knn
 
 
 def _check_labels(labels, n, name):
@@ -50,11 +50,11 @@ def retrieval_metrics(
         queries: `(n, dim)` query embeddings.
         query_labels: `(n,)` labels of the queries.
         references: `(m, dim)` reference embeddings; by default the queries
-            themselves, each query excluded from its own neighbours.
+            themselves, each query excluded from its own neighbors.
         reference_labels: `(m,)` labels of the references.
-        distance: a `siamkit.evaluation.knn.DISTANCES` name.
+        distance: a name of `siamkit.neighbors.DISTANCES`.
         ks: the K of recall@K; each must be at most the references available.
-        chunk_size: queries per kNN chunk (see `knn`).
+        chunk_size: queries per kNN block (see `siamkit.neighbors.knn`).
 
     Returns:
         A dict with `precision_at_1`, `recall_at_k` (`{"1": .., "5": ..}`),

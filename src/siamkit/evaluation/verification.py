@@ -19,8 +19,7 @@ Example:
 import numpy as np
 
 from ..errors import DataError, check_choice
-
-THRESHOLD_METHODS = ("accuracy", "eer", "far")
+from ..runs import THRESHOLD_METHODS
 
 
 def check_pairs(labels, scores, what="pairs"):

@@ -1,6 +1,6 @@
-"""Embedding indexes: nearest-neighbour search over a gallery.
+"""Embedding indexes: nearest-neighbor search over a gallery.
 
-`Index` holds embeddings with ids and metadata, in the run's metric, and
+`Index` holds embeddings with ids and metadata, in the run's distance, and
 searches them with a backend: `exact` (the default, NumPy brute force in
 bounded memory), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq` or `hnswlib`.
 `Index.save(dir)` / `load(dir)` use a versioned, checksummed directory format.
@@ -9,7 +9,7 @@ Example:
 
 >>> import numpy as np
 >>> from siamkit import index
->>> gallery = index.Index(dim=3, metric="cosine")
+>>> gallery = index.Index(dim=3, distance="cosine")
 >>> ids = gallery.add(np.eye(3, dtype="float32"))
 >>> gallery.search(np.array([[0.1, 1.0, 0.0]], "float32"), k=2).ids.tolist()
 [[1, 0]]
@@ -17,6 +17,5 @@ Example:
 
 from .backends import BACKENDS
 from .index import Index, Neighbors, load
-from .store import METRICS
 
-__all__ = ["BACKENDS", "METRICS", "Index", "Neighbors", "load"]
+__all__ = ["BACKENDS", "Index", "Neighbors", "load"]

@@ -1,11 +1,11 @@
-"""Search backends: who finds the candidate neighbours of a query.
+"""Search backends: who finds the candidate neighbors of a query.
 
 Every backend works over the index's `EmbeddingStore` and returns candidate
 *rows*; the `Index` then computes exact distances for those rows and ranks
-them, so every backend reports the same, exact distances in the run's metric
+them, so every backend reports the same, exact distances in the run's distance
 (a calibrated threshold means the same thing whatever the backend).
 
-- `exact`: brute force in NumPy (see `exact`); no file of its own.
+- `exact`: brute force in NumPy (`siamkit.neighbors`); no file of its own.
 - `faiss-flat`: FAISS `IndexFlat`, brute force in C++.
 - `faiss-hnsw`: FAISS `IndexHNSWFlat`, a navigable small-world graph.
 - `faiss-ivfpq`: FAISS `IndexIVFPQ`, inverted lists of product-quantised
@@ -13,13 +13,13 @@ them, so every backend reports the same, exact distances in the run's metric
   `rerank * k` candidates, which the exact re-ranking then sorts.
 - `hnswlib`: the `hnswlib` HNSW graph.
 
-FAISS and hnswlib get vectors through `store.prepare`: for cosine they are
+FAISS and hnswlib get vectors through `siamkit.neighbors.prepare`: for cosine they are
 unit-normalised, so cosine is FAISS' (and hnswlib's) inner product.
 
 Example:
 
 >>> from siamkit.index.store import EmbeddingStore
->>> backend = get("faiss-hnsw", EmbeddingStore(dim=8, metric="cosine"), {"m": 16})
+>>> backend = get("faiss-hnsw", EmbeddingStore(dim=8, distance="cosine"), {"m": 16})
 >>> backend.options["ef_search"]
 64
 """
@@ -29,8 +29,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError, check_choice
-from . import exact
-from .store import prepare
+from ..neighbors import DISTANCES, EUCLIDEAN, prepare, top_k_rows
 
 
 def _options(given, defaults, backend):
@@ -45,7 +44,7 @@ def _options(given, defaults, backend):
 
 
 class Backend:
-    """Base class. Subclasses set `name`, `metrics`, `defaults` and the methods.
+    """Base class. Subclasses set `name`, `distances`, `defaults` and the methods.
 
     Args:
         store: the index's `EmbeddingStore`.
@@ -53,12 +52,12 @@ class Backend:
     """
 
     name = None
-    metrics = ()
+    distances = ()
     defaults = {}
     suffix = None  # extension of the backend's own file; None when it has none
 
     def __init__(self, store, options=None):
-        check_choice(f"metric for backend {self.name!r}", store.metric, self.metrics)
+        check_choice(f"distance for backend {self.name!r}", store.distance, self.distances)
         self.store = store
         self.options = _options(dict(options or {}), self.defaults, self.name)
 
@@ -88,10 +87,11 @@ class Exact(Backend):
     """Brute force over the store itself: exact, nothing to build."""
 
     name = "exact"
-    metrics = ("euclidean", "sqeuclidean", "manhattan", "cosine", "dot")
+    distances = DISTANCES
 
     def candidates(self, queries, k):
-        return exact.search(self.store, queries, k)
+        blocks = lambda: ((first, vectors) for first, vectors, _ in self.store.blocks(with_norms=True))  # noqa: E731
+        return top_k_rows(queries, blocks, k, self.store.distance)
 
 
 def _import_faiss():
@@ -119,7 +119,7 @@ class _Faiss(Backend):
             "manhattan": faiss.METRIC_L1,
             "cosine": faiss.METRIC_INNER_PRODUCT,
             "dot": faiss.METRIC_INNER_PRODUCT,
-        }.get(self.store.metric, faiss.METRIC_L2)
+        }.get(self.store.distance, faiss.METRIC_L2)
 
     def _build(self, sample):
         raise NotImplementedError
@@ -159,7 +159,7 @@ class FaissFlat(_Faiss):
     """FAISS `IndexFlat`: exact brute force in C++."""
 
     name = "faiss-flat"
-    metrics = Exact.metrics
+    distances = Exact.distances
 
     def _build(self, sample):
         return self.faiss.IndexIDMap2(self.faiss.IndexFlat(self.store.dim, self._metric()))
@@ -173,7 +173,7 @@ class FaissHNSW(_Faiss):
     """
 
     name = "faiss-hnsw"
-    metrics = Exact.metrics
+    distances = Exact.distances
     defaults = {"m": 32, "ef_construction": 200, "ef_search": 64}
 
     def _build(self, sample):
@@ -188,7 +188,7 @@ class FaissHNSW(_Faiss):
         # FAISS cannot delete from an HNSW graph: rebuild it from the store.
         self.index = None
         for _, vectors, block_ids in self.store.blocks():
-            self.add(prepare(np.ascontiguousarray(vectors), self.store.metric), block_ids)
+            self.add(prepare(np.ascontiguousarray(vectors), self.store.distance), block_ids)
 
 
 def _largest_divisor(n, limit):
@@ -206,7 +206,7 @@ class FaissIVFPQ(_Faiss):
     """
 
     name = "faiss-ivfpq"
-    metrics = ("euclidean", "sqeuclidean", "cosine", "dot")
+    distances = ("euclidean", "sqeuclidean", "cosine", "dot")
     defaults = {
         "nlist": None,
         "m": None,
@@ -250,7 +250,7 @@ class Hnswlib(Backend):
     """
 
     name = "hnswlib"
-    metrics = ("euclidean", "sqeuclidean", "cosine", "dot")
+    distances = ("euclidean", "sqeuclidean", "cosine", "dot")
     defaults = {"m": 16, "ef_construction": 200, "ef_search": 64, "seed": 0}
     suffix = ".hnsw"
 
@@ -261,7 +261,7 @@ class Hnswlib(Backend):
         except ImportError:
             raise ConfigError("the hnswlib backend needs hnswlib: pip install 'siamkit[hnsw]'") from None
         # Cosine rows are unit vectors, so inner product ranks them (hnswlib's `ip` is 1 - x.y).
-        space = "l2" if store.metric in ("euclidean", "sqeuclidean") else "ip"
+        space = "l2" if store.distance in EUCLIDEAN else "ip"
         self.index = hnswlib.Index(space=space, dim=store.dim)
         self._capacity = 0
 

@@ -1,6 +1,6 @@
 """Groups of near-duplicates among embeddings.
 
-Each row is paired with its nearest rows (by the index metric); a pair is a
+Each row is paired with its nearest rows (by the run's distance); a pair is a
 duplicate when a decision function accepts it (the CLI uses the run's pair
 head and calibrated threshold, see `matching`), and groups are the connected
 components of the accepted pairs.
@@ -21,7 +21,7 @@ from .index import Index
 _PAIRS_PER_CALL = 65536  # pairs per call of `decide`: bounds memory
 
 
-def duplicate_groups(z, neighbors, decide, backend="exact", metric="euclidean"):
+def duplicate_groups(z, neighbors, decide, backend="exact", distance="euclidean"):
     """Groups of near-duplicate rows of `z`.
 
     Each row is paired with its `neighbors` nearest rows; pairs that `decide`
@@ -32,13 +32,13 @@ def duplicate_groups(z, neighbors, decide, backend="exact", metric="euclidean"):
         neighbors: nearest rows checked per row.
         decide: `(z_a, z_b) -> (scores, accepted)` for row pairs, e.g. a
             `matching.pair_matcher`.
-        backend: the index backend for the neighbour search.
-        metric: the index metric.
+        backend: the index backend for the neighbor search.
+        distance: the run's distance (a name of `siamkit.neighbors.DISTANCES`).
 
     Returns:
         A list of sorted row-index arrays, largest group first (ties: lowest row).
     """
-    index = Index(z.shape[1], metric, backend)
+    index = Index(z.shape[1], distance, backend)
     index.add(z)
     ids = index.search(z, min(neighbors + 1, len(z))).ids
     a = np.repeat(np.arange(len(z)), ids.shape[1])

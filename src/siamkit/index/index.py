@@ -1,15 +1,15 @@
 """`Index`: embeddings you can search, grow, shrink, save and load.
 
 An index holds embeddings with int64 ids and optional per-item metadata
-(for example `path` and `label`), in one metric, and records the
+(for example `path` and `label`), in one distance, and records the
 fingerprint of the model that made them. A backend (see `backends`) finds
-candidate neighbours; the index then computes their exact distances in its
-metric and ranks them, nearest first (ties to the earlier-added item).
+candidate neighbors; the index then computes their exact distances and
+ranks them, nearest first (ties to the earlier-added item).
 
 Example:
 
 >>> import numpy as np
->>> index = Index(dim=2, metric="euclidean")
+>>> index = Index(dim=2, distance="euclidean")
 >>> index.add(np.array([[0, 0], [3, 4]], "float32"), metadata=[{"label": "a"}, {"label": "b"}]).tolist()
 [0, 1]
 >>> found = index.search(np.array([[3, 3]], "float32"), k=1)
@@ -27,19 +27,19 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError, DataError
-from . import backends, exact, files
-from .store import BLOCK_ROWS, EmbeddingStore, as_vectors, prepare
+from ..neighbors import prepare, rerank
+from . import backends, files
+from .store import BLOCK_ROWS, EmbeddingStore, as_vectors
 
 Neighbors = collections.namedtuple("Neighbors", ["distances", "ids"])
 Neighbors.__doc__ = """Search results, one row per query, nearest first.
 
-`distances` (float32): in the index's metric; similarities for `dot`
+`distances` (float32): in the index's distance; similarities for `dot`
 (highest first). `ids` (int64): -1 (with distance inf, or -inf for `dot`)
 where the index holds fewer than `k` items.
 """
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
-_RANK_ELEMENTS = 2**18
 
 
 def _check_k(k):
@@ -62,8 +62,8 @@ class Index:
 
     Args:
         dim: embedding size.
-        metric: `euclidean` (default), `sqeuclidean`, `manhattan`, `cosine` or
-            `dot` (a similarity: highest first). Use the run's distance.
+        distance: `euclidean` (default), `sqeuclidean`, `manhattan`, `cosine`
+            or `dot` (a similarity: highest first). Use the run's distance.
         backend: `exact` (default), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq`
             or `hnswlib`; see `siamkit.index.backends`.
         options: dict of backend options (for example `{"ef_search": 128}`).
@@ -72,8 +72,8 @@ class Index:
         info: JSON-ready facts saved with the index (the CLI records its run).
     """
 
-    def __init__(self, dim, metric="euclidean", backend="exact", options=None, fingerprint=None, info=None):
-        self.store = EmbeddingStore(dim, metric)
+    def __init__(self, dim, distance="euclidean", backend="exact", options=None, fingerprint=None, info=None):
+        self.store = EmbeddingStore(dim, distance)
         self.backend = backends.get(backend, self.store, options)
         self.fingerprint = fingerprint
         self.info = dict(info or {})
@@ -84,12 +84,12 @@ class Index:
         return self.store.dim
 
     @property
-    def metric(self):
-        return self.store.metric
+    def distance(self):
+        return self.store.distance
 
     @property
     def higher_is_similar(self):
-        return self.metric == "dot"
+        return self.distance == "dot"
 
     @property
     def ids(self):
@@ -100,7 +100,7 @@ class Index:
         return len(self.store)
 
     def __repr__(self):
-        return f"<Index {self.backend.name} {self.metric} dim={self.dim} items={len(self)}>"
+        return f"<Index {self.backend.name} {self.distance} dim={self.dim} items={len(self)}>"
 
     def check_model(self, fingerprint):
         """Raise a `DataError` if `fingerprint` names another model than the index's."""
@@ -129,7 +129,7 @@ class Index:
         size = len(self.store)
         self.store.add(x, ids)
         try:
-            self.backend.add(prepare(x, self.metric), ids)
+            self.backend.add(prepare(x, self.distance), ids)
         except BaseException:
             self.store.keep(np.arange(len(self.store)) < size)
             raise
@@ -197,29 +197,9 @@ class Index:
         """
         self.check_model(fingerprint)
         k = _check_k(k)
-        q = prepare(as_vectors(queries, self.dim, "queries"), self.metric)
-        return self._rank(q, self.backend.candidates(q, k), k)
-
-    def _rank(self, queries, rows, k):
-        """Exact distances of candidate `rows`, the best `k` per query."""
-        worst = -np.inf if self.higher_is_similar else np.inf
-        ids = np.full((len(queries), k), -1, np.int64)
-        dist = np.full((len(queries), k), worst, np.float32)
-        # Queries in blocks: the gathered vectors stay within about 2 MiB whatever k is.
-        block = max(1, _RANK_ELEMENTS // (rows.shape[1] * self.dim))
-        for start in range(0, len(queries), block):
-            r = rows[start : start + block]
-            valid = r >= 0
-            vectors = np.zeros(r.shape + (self.dim,), np.float32)
-            vectors[valid] = self.store.vectors(r[valid])
-            d = exact.distances(self.metric, queries[start : start + block], vectors)
-            d[~valid] = worst
-            cost = -d if self.higher_is_similar else d
-            order = np.lexsort((np.where(valid, r, np.iinfo(np.int64).max), cost), axis=-1)[:, :k]
-            found = np.take_along_axis(r, order, 1)
-            ids[start : start + block, : found.shape[1]] = self.store.ids_at(found)
-            dist[start : start + block, : found.shape[1]] = np.take_along_axis(d, order, 1)
-        return Neighbors(dist, ids)
+        q = prepare(as_vectors(queries, self.dim, "queries"), self.distance)
+        rows, dist = rerank(q, self.backend.candidates(q, k), self.store.vectors, k, self.distance)
+        return Neighbors(dist, self.store.ids_at(rows))
 
     def metadata(self, ids):
         """Metadata dicts of `ids` (`{}` for items added without metadata)."""
@@ -268,7 +248,7 @@ class Index:
                 "siamkit": __version__,
                 "backend": self.backend.name,
                 "options": self.backend.options,
-                "metric": self.metric,
+                "distance": self.distance,
                 "dim": self.dim,
                 "count": len(self),
                 "fingerprint": self.fingerprint,
@@ -286,7 +266,8 @@ class Index:
             count, dim, records = int(manifest["count"]), int(manifest["dim"]), manifest["files"]
             index = cls(
                 dim,
-                manifest["metric"],
+                # Indexes written before the "distance" key named it "metric".
+                manifest["distance"] if "distance" in manifest else manifest["metric"],
                 manifest["backend"],
                 manifest["options"],
                 manifest["fingerprint"],

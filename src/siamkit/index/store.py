@@ -7,17 +7,15 @@ in place. Rows live in blocks of `BLOCK_ROWS`, all full but the last, so:
 - row `r` is at `blocks[r // BLOCK_ROWS][r % BLOCK_ROWS]`;
 - removing compacts the blocks in place, so memory stays bounded.
 
-Each row has `dim + 1` float32 columns: the vector as given, then a norm
-term for exact search: `|x|^2` for the euclidean metrics, which folds the
-norm into the matrix product (`[-2q, 1] . [x, |x|^2] = |x|^2 - 2 q.x` ranks
-like `|q - x|^2`); `1 / |x|` for cosine, to normalise rows on the fly; 0
-otherwise. Vectors are kept as given (not normalised) so that a model's own
-pair head can score them later.
+Each row has `dim + 1` float32 columns: the vector as given, then the norm
+term that exact search reads (`siamkit.neighbors.norm_column`). Vectors are
+kept as given (not normalised) so that a model's own pair head can score
+them later.
 
 Example:
 
 >>> import numpy as np
->>> store = EmbeddingStore(dim=2, metric="euclidean")
+>>> store = EmbeddingStore(dim=2, distance="euclidean")
 >>> store.add(np.eye(2, dtype="float32"), np.array([7, 9]))
 >>> store.rows_of(np.array([9, 5])).tolist()
 [1, -1]
@@ -25,19 +23,12 @@ Example:
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, check_choice
-
-# Metric names: the same spelling as `siamkit.distances`, without importing Keras.
-METRICS = ("euclidean", "sqeuclidean", "manhattan", "cosine", "dot")
-EUCLIDEAN = ("euclidean", "sqeuclidean")
+from ..errors import ConfigError, DataError
+from ..neighbors import check_distance, norm_column
 
 # 16,384 rows x 65 float32 = 4 MiB per block for 64-d vectors: at most one
 # partly filled block is wasted, and a block fits comfortably in L3 cache.
 BLOCK_ROWS = 16384
-
-
-def check_metric(metric):
-    return check_choice("metric", metric, METRICS)
 
 
 def as_vectors(x, dim, name="embeddings"):
@@ -57,30 +48,19 @@ def as_vectors(x, dim, name="embeddings"):
     return x
 
 
-def normalize(x):
-    """Unit rows (zero rows stay zero), for the cosine metric."""
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    return x / np.maximum(norms, 1e-12)[:, None]
-
-
-def prepare(x, metric):
-    """Vectors as the metric compares them: unit rows for cosine."""
-    return normalize(x) if metric == "cosine" else x
-
-
 class EmbeddingStore:
     """Rows of float32 vectors and their int64 ids.
 
     Args:
         dim: vector length.
-        metric: one of `METRICS`.
+        distance: a name of `siamkit.neighbors.DISTANCES`.
     """
 
-    def __init__(self, dim, metric):
+    def __init__(self, dim, distance):
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ConfigError(f"dim must be a positive integer, got {dim!r}")
         self.dim = int(dim)
-        self.metric = check_metric(metric)
+        self.distance = check_distance(distance)
         self._vectors = []  # (BLOCK_ROWS, dim + 1) float32 blocks
         self._ids = []  # (BLOCK_ROWS,) int64 blocks
         self._size = 0
@@ -111,16 +91,10 @@ class EmbeddingStore:
             n = last - first
             block = self._vectors[b]
             block[first:last, : self.dim] = x[offset : offset + n]
-            block[first:last, self.dim] = self._norm_term(block[first:last, : self.dim])
+            block[first:last, self.dim] = norm_column(block[first:last, : self.dim], self.distance)
             self._ids[b][first:last] = ids[offset : offset + n]
         self._size += len(x)
         self._sorted = None
-
-    def _norm_term(self, rows):
-        if self.metric == "manhattan" or self.metric == "dot":
-            return 0.0
-        squared = np.einsum("ij,ij->i", rows, rows)
-        return squared if self.metric in EUCLIDEAN else 1.0 / np.maximum(np.sqrt(squared), 1e-12)
 
     def keep(self, mask):
         """Keep the rows where the boolean `mask` (one per row) is True, in order."""

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 from .. import distances
 from ..errors import ConfigError, DataError
@@ -25,6 +26,26 @@ def check_binary_labels(y_true):
     if values is not None and values.size and not np.isin(values, (0, 1)).all():
         bad = np.unique(values[~np.isin(values, (0, 1))])[:5]
         raise DataError(f"pair labels must be 1 (same class) or 0 (different class); got {bad.tolist()}")
+
+
+def per_item(loss, terms, count):
+    """A batch loss's per-item `terms` `(n,)`, made ready for Keras' `reduction`.
+
+    Batch losses average over a count of their own (the anchors with a valid
+    triplet, the samples with a class-mate), not over the batch. For the
+    mean reductions (`"sum_over_batch_size"`, the default, and `"mean"`)
+    the terms are scaled by `n / count`, so that their mean is that average;
+    `"sum"` adds the terms as they are and `"none"` returns them.
+
+    Args:
+        loss: the `keras.losses.Loss`, for its `reduction`.
+        terms: `(n,)` per-item losses (0 for items that do not count).
+        count: how many items the loss's average is over.
+    """
+    if loss.reduction in ("sum_over_batch_size", "mean"):
+        n = ops.cast(ops.shape(terms)[0], terms.dtype)
+        return terms * (n / ops.maximum(ops.cast(count, terms.dtype), 1.0))
+    return terms
 
 
 def require_distance(distance, loss_name):

@@ -15,6 +15,9 @@ class BinaryCrossEntropy(keras.losses.Loss):
 
     Args:
         label_smoothing: squeeze the targets towards 0.5 by this amount.
+        reduction: Keras' reduction of the per-pair terms (default: their
+            mean; `"sum"`, or `"none"` for the `(n,)` terms).
+        name: the loss's name.
 
     Example:
 
@@ -23,8 +26,10 @@ class BinaryCrossEntropy(keras.losses.Loss):
     0.6931
     """
 
-    def __init__(self, label_smoothing=0.0, name="binary_cross_entropy", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(
+        self, label_smoothing=0.0, reduction="sum_over_batch_size", name="binary_cross_entropy", **kwargs
+    ):
+        super().__init__(name=name, reduction=reduction, **kwargs)
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):

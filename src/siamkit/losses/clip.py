@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from ..errors import ConfigError, check_choice
+from .base import per_item
 from .contrastive import ContrastiveLoss
 
 POSITIVES = ("mean", "sum")
@@ -65,9 +66,10 @@ class ClipLoss(keras.losses.Loss):
         temperature: None when `y_pred` are logits already; else `y_pred`
             are similarities and are divided by it.
         positives: `"mean"` or `"sum"`, for rows with several positives.
-
-    Returns (per batch item `i`): `(CE(S[i], T[i]) + CE(S[:, i], T[:, i])) / 2`;
-    the default reduction averages them.
+        reduction: Keras' reduction of the per-item terms
+            `(CE(S[i], T[i]) + CE(S[:, i], T[:, i])) / 2`: by default their
+            mean; `"sum"`, or `"none"` for the `(n,)` terms.
+        name: the loss's name.
 
     Example:
 
@@ -77,8 +79,10 @@ class ClipLoss(keras.losses.Loss):
     0.0067
     """
 
-    def __init__(self, temperature=None, positives="mean", name="clip_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(
+        self, temperature=None, positives="mean", reduction="sum_over_batch_size", name="clip_loss", **kwargs
+    ):
+        super().__init__(name=name, reduction=reduction, **kwargs)
         if temperature is not None and float(temperature) <= 0:
             raise ConfigError(f"temperature must be positive, got {temperature}")
         self.temperature = None if temperature is None else float(temperature)
@@ -117,6 +121,10 @@ class CrossModalContrastiveLoss(keras.losses.Loss):
         margin: negatives closer than this are pushed apart.
         balanced: weigh positives and negatives equally; False averages
             over all pairs.
+        reduction: Keras' reduction of the per-row terms (row `i` holds the
+            pairs `(a_i, b_j)`, weighted so that their mean is the loss; by
+            default that mean; `"sum"`, or `"none"` for the `(n,)` rows).
+        name: the loss's name.
 
     Example:
 
@@ -126,8 +134,15 @@ class CrossModalContrastiveLoss(keras.losses.Loss):
     0.03125
     """
 
-    def __init__(self, margin=1.0, balanced=True, name="cross_modal_contrastive_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(
+        self,
+        margin=1.0,
+        balanced=True,
+        reduction="sum_over_batch_size",
+        name="cross_modal_contrastive_loss",
+        **kwargs,
+    ):
+        super().__init__(name=name, reduction=reduction, **kwargs)
         self.pair_loss = ContrastiveLoss(margin=margin)
         self.balanced = bool(balanced)
 
@@ -138,13 +153,14 @@ class CrossModalContrastiveLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         _check_square(y_pred, "CrossModalContrastiveLoss")
         same = match_matrix(y_true, y_pred.dtype)
-        terms = ops.reshape(self.pair_loss.call(ops.reshape(same, (-1,)), ops.reshape(y_pred, (-1,))), (-1,))
-        if not self.balanced:
-            return ops.mean(terms)
-        same = ops.reshape(same, (-1,))
-        pos = ops.sum(terms * same) / ops.maximum(ops.sum(same), 1.0)
-        neg = ops.sum(terms * (1.0 - same)) / ops.maximum(ops.sum(1.0 - same), 1.0)
-        return 0.5 * (pos + neg)
+        terms = ops.reshape(self.pair_loss.call(ops.reshape(same, (-1,)), ops.reshape(y_pred, (-1,))), ops.shape(same))
+        if self.balanced:
+            # Positives and negatives reweighted to half the pairs' total weight each.
+            pairs = ops.cast(ops.size(same), same.dtype)
+            n_pos = ops.maximum(ops.sum(same), 1.0)
+            n_neg = ops.maximum(pairs - ops.sum(same), 1.0)
+            terms = terms * (0.5 * pairs) * (same / n_pos + (1.0 - same) / n_neg)
+        return per_item(self, ops.sum(terms, axis=1), ops.size(same))
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "balanced": self.balanced}

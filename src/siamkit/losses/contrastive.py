@@ -20,6 +20,9 @@ class ContrastiveLoss(keras.losses.Loss):
     Args:
         margin: negatives closer than this are pushed apart.
         distance: distance for stacked embeddings (name or `Distance`).
+        reduction: Keras' reduction of the per-pair terms (default: their
+            mean; `"sum"`, or `"none"` for the `(n,)` terms).
+        name: the loss's name.
 
     Example:
 
@@ -29,8 +32,10 @@ class ContrastiveLoss(keras.losses.Loss):
     0.125
     """
 
-    def __init__(self, margin=1.0, distance="euclidean", name="contrastive_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(
+        self, margin=1.0, distance="euclidean", reduction="sum_over_batch_size", name="contrastive_loss", **kwargs
+    ):
+        super().__init__(name=name, reduction=reduction, **kwargs)
         self.margin = float(margin)
         self.distance = require_distance(distance, "ContrastiveLoss")
 

@@ -5,7 +5,7 @@ from keras import ops
 
 from .. import distances
 from ..errors import ConfigError
-from .base import require_distance
+from .base import per_item, require_distance
 
 
 @keras.saving.register_keras_serializable(package="siamkit")
@@ -25,27 +25,40 @@ class PrototypicalLoss(keras.losses.Loss):
     `embeddings` the encoder's output `(n, dim)`.
 
     Args:
-        distance: name or `Distance` between embeddings and prototypes;
-            Snell et al. use `"sqeuclidean"`.
-        temperature: logits are `-distance / temperature`; lower it for
-            unit-length embeddings, whose distances are small.
         margin: added to each query's distance to its own prototype inside
             the softmax, so that it must be `margin` closer to its own class
             than to the others to cost as little as before (an additive
             margin, as CosFace's on cosines: with unit-length embeddings
             and `"sqeuclidean"`, a cosine margin m is a margin of 2m).
             Default 0, Snell et al.'s loss.
+        distance: name or `Distance` between embeddings and prototypes;
+            Snell et al. use `"sqeuclidean"`.
+        temperature: logits are `-distance / temperature`; lower it for
+            unit-length embeddings, whose distances are small.
+        reduction: Keras' reduction of the per-sample terms. The default
+            averages over the samples that have a class-mate in the batch;
+            `"sum"` adds the terms, `"none"` returns them, shape `(n,)`
+            (0 for a sample alone in its class).
+        name: the loss's name.
 
     Example:
 
     >>> import numpy as np
     >>> z = np.array([[0.0], [0.1], [5.0], [5.1]], "float32")
-    >>> round(float(PrototypicalLoss("sqeuclidean")(np.array([0, 0, 1, 1]), z)), 4)
+    >>> round(float(PrototypicalLoss(distance="sqeuclidean")(np.array([0, 0, 1, 1]), z)), 4)
     0.0
     """
 
-    def __init__(self, distance="sqeuclidean", temperature=1.0, margin=0.0, name="prototypical_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(
+        self,
+        margin=0.0,
+        distance="sqeuclidean",
+        temperature=1.0,
+        reduction="sum_over_batch_size",
+        name="prototypical_loss",
+        **kwargs,
+    ):
+        super().__init__(name=name, reduction=reduction, **kwargs)
         self.distance = require_distance(distance, "PrototypicalLoss")
         if not float(temperature) > 0:
             raise ConfigError(f"PrototypicalLoss temperature must be positive, got {temperature!r}")
@@ -70,7 +83,7 @@ class PrototypicalLoss(keras.losses.Loss):
         log_norm = ops.logsumexp(logits - ops.log(count)[None, :], axis=1)
         terms = log_norm + d_own / self.temperature
         valid = ops.cast(count > 1.0, z.dtype)
-        return ops.sum(terms * valid) / ops.maximum(ops.sum(valid), 1.0)
+        return per_item(self, terms * valid, ops.sum(valid))
 
     def get_config(self):
         return {

@@ -5,7 +5,7 @@ from keras import ops
 
 from .. import distances, miners
 from ..errors import check_choice
-from .base import require_distance
+from .base import per_item, require_distance
 
 
 @keras.saving.register_keras_serializable(package="siamkit")
@@ -18,7 +18,8 @@ class TripletLoss(keras.losses.Loss):
 
     Args:
         margin: the required gap between positive and negative distances.
-        mining: `"all"` (average of the non-zero terms of every valid
+        distance: name or `Distance` used between embeddings.
+        mining: `"hard"` (the default, as `siamkit train`'s), `"all"` (average of the non-zero terms of every valid
             triplet), `"hard"` (batch-hard: hardest positive and negative per
             anchor), `"semi-hard"` (FaceNet: the closest negative farther
             than the positive but inside the margin, else the closest
@@ -26,7 +27,12 @@ class TripletLoss(keras.losses.Loss):
             closest negative per anchor). See `siamkit.miners`.
         soft_margin: replace the hinge with `softplus(d_ap - d_an)`
             (Hermans et al. 2017); `margin` is then unused.
-        distance: name or `Distance` used between embeddings.
+        reduction: Keras' reduction of the per-anchor terms. The default
+            averages over the anchors that have a valid triplet (for
+            `mining="all"`: over the triplets that violate the margin);
+            `"sum"` adds the terms, `"none"` returns each anchor's sum of
+            terms, shape `(n,)`.
+        name: the loss's name.
 
     Example:
 
@@ -37,9 +43,16 @@ class TripletLoss(keras.losses.Loss):
     """
 
     def __init__(
-        self, margin=0.2, mining="all", soft_margin=False, distance="euclidean", name="triplet_loss", **kwargs
+        self,
+        margin=0.2,
+        distance="euclidean",
+        mining="hard",
+        soft_margin=False,
+        reduction="sum_over_batch_size",
+        name="triplet_loss",
+        **kwargs,
     ):
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, reduction=reduction, **kwargs)
         self.margin = float(margin)
         self.mining = check_choice("mining", mining, miners.MINERS)
         self.soft_margin = bool(soft_margin)
@@ -66,7 +79,9 @@ class TripletLoss(keras.losses.Loss):
             # Average over the triplets that still violate the margin, so easy
             # triplets do not dilute the gradient as training progresses.
             valid = ops.cast(ops.greater(terms, 1e-16), D.dtype)
-        return ops.sum(terms) / ops.maximum(ops.sum(valid), 1.0)
+        # Triplet terms are (n,), (n, n) or (n, n, n), anchor first: one sum per anchor.
+        per_anchor = ops.reshape(terms, (ops.shape(terms)[0], -1))
+        return per_item(self, ops.sum(per_anchor, axis=1), ops.sum(valid))
 
     def get_config(self):
         return {

@@ -3,9 +3,20 @@
 import keras
 import numpy as np
 
+from ..errors import DataError, check_choice
+
+# The two sides of a pair: the first and second input (a two-tower network's two modalities).
+MODALITIES = ("a", "b")
+
 
 class PairModel(keras.Model):
-    """A model called on `[x1, x2]` that returns one score per pair."""
+    """A model called on `[x1, x2]` that returns one score per pair.
+
+    Every pair model embeds one side of its pairs with
+    `embed(x, modality="a", batch_size=256)`: `modality` names the side, `"a"`
+    (first input) or `"b"` (second), so code written for one kind of
+    network works for the other.
+    """
 
     @property
     def higher_is_similar(self):
@@ -18,6 +29,10 @@ class PairModel(keras.Model):
         return self.head.output_kind
 
     @staticmethod
+    def _check_modality(modality):
+        return check_choice("modality", modality, MODALITIES)
+
+    @staticmethod
     def _predict_numpy(network, x, batch_size, finish=None):
         """Run `network` over `x` in batches; optionally `finish` each output.
 
@@ -26,7 +41,7 @@ class PairModel(keras.Model):
         """
         x = np.asarray(x)
         if len(x) == 0:
-            raise ValueError("cannot embed an empty array")
+            raise DataError("cannot embed an empty array; pass at least one input")
         forward = network.predict_on_batch if isinstance(network, keras.Model) else network
         out = []
         for i in range(0, len(x), batch_size):

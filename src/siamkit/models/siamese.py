@@ -37,8 +37,17 @@ class SiameseNetwork(PairModel):
         a, b = inputs
         return self.head([self.encoder(a, training=training), self.encoder(b, training=training)])
 
-    def embed(self, x, batch_size=256):
-        """Embed one batch or array of inputs, in batches; returns NumPy."""
+    def embed(self, x, modality="a", batch_size=256):
+        """Embed an array of inputs, in batches; returns NumPy.
+
+        Args:
+            x: inputs shaped like the encoder's input.
+            modality: the side of the pairs, `"a"` or `"b"`; both sides share
+                the one encoder, so both embed alike (the argument is there so
+                that code written for `TwoTowerNetwork` works unchanged).
+            batch_size: inputs per forward pass.
+        """
+        self._check_modality(modality)
         return self._predict_numpy(self.encoder, x, batch_size)
 
     def get_config(self):

@@ -85,10 +85,14 @@ class TwoTowerNetwork(PairModel):
         return self.head([self.embed_a(a, training=training), self.embed_b(b, training=training)])
 
     def embed(self, x, modality="a", batch_size=256):
-        """Embed inputs of one modality (`"a"` or `"b"`); returns NumPy."""
-        if modality not in ("a", "b"):
-            raise ValueError(f"modality must be 'a' or 'b', got {modality!r}")
-        encoder = self.encoder_a if modality == "a" else self.encoder_b
+        """Embed inputs of one modality, in batches; returns NumPy.
+
+        Args:
+            x: inputs shaped like that modality's encoder input.
+            modality: `"a"` (`encoder_a`) or `"b"` (`encoder_b`).
+            batch_size: inputs per forward pass.
+        """
+        encoder = self.encoder_a if self._check_modality(modality) == "a" else self.encoder_b
         return self._predict_numpy(encoder, x, batch_size, finish=self._finish)
 
     def get_config(self):
