@@ -60,7 +60,7 @@ def add_parser(subparsers):
     parser.add_argument("--skip-bad", action="store_true", default=None, help="leave bad files out, list them")
     parser.add_argument("--stream", action="store_true", default=None, help="read the folder from disk per batch")
     parser.add_argument(
-        "--heldout-speakers", action="store_true", default=None,
+        "--holdout-speakers", action="store_true", default=None,
         help="two-tower image/audio configs: also train on 5 speakers and test on the 6th, for all six",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -89,10 +89,10 @@ def run(args):
             overrides = {key: getattr(args, key) for key in multimodal.DEFAULTS if hasattr(args, key)}
             run_, metrics = multimodal.train(multimodal.resolve(args.config, overrides), verbose=_verbosity(args))
             return _report(run_, metrics, "cross-modal retrieval, FSDD test split vs MNIST test images:")
-    if args.heldout_speakers:
+    if args.holdout_speakers:
         from ..errors import ConfigError
 
-        raise ConfigError("--heldout-speakers needs a two-tower image/audio config, e.g. --config configs/mnist_fsdd.toml")
+        raise ConfigError("--holdout-speakers needs a two-tower image/audio config, e.g. --config configs/mnist_fsdd.toml")
     overrides = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
     run_, metrics = train(resolve(args.config, overrides), verbose=_verbosity(args))
     return _report(run_, metrics, "held-out classes (threshold chosen on validation pairs):")

@@ -2,7 +2,7 @@
 
 from .pairs import ClassIndex, sample_pairs
 from .samplers import ClassBalancedBatches, LabelledPairs, PairDataset, TripletDataset
-from .splits import class_disjoint_split, holdout_split, stratified_fraction
+from .splits import class_disjoint_split, holdout_split, meta_field, split_indices, split_pairs, stratified_fraction
 
 __all__ = [
     "ClassBalancedBatches",
@@ -12,6 +12,9 @@ __all__ = [
     "TripletDataset",
     "class_disjoint_split",
     "holdout_split",
+    "meta_field",
     "sample_pairs",
+    "split_indices",
+    "split_pairs",
     "stratified_fraction",
 ]

@@ -2,11 +2,13 @@
 
 One-shot and verification on unseen classes need the held-out classes to be
 absent from training, so the splits here are by class, not by sample.
+`split_indices` and `split_pairs` are the train/validation/test splits of a
+training config, shared by training and evaluation.
 """
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 
 def class_disjoint_split(y, fractions=(0.7, 0.15, 0.15), seed=0):
@@ -68,3 +70,60 @@ def stratified_fraction(indices, y, fraction, seed=0):
         part.append(members[:take])
     part = np.sort(np.concatenate(part)) if part else np.array([], dtype=int)
     return np.setdiff1d(indices, part), part
+
+
+def meta_field(dataset, config, option):
+    """The per-sample `dataset.meta` field that `config[option]` names, or None when unset."""
+    key = config.get(option)
+    if key is None:
+        return None
+    if key not in dataset.meta:
+        raise ConfigError(
+            f"{option} {key!r} is not a per-sample field of dataset {dataset.name!r}; "
+            f"it has: {', '.join(sorted(dataset.meta)) or 'none'}"
+        )
+    return np.asarray(dataset.meta[key])
+
+
+def split_indices(dataset, config):
+    """Train, validation and test indices, the test classes unseen in training.
+
+    Validation holds out images of the training classes (for choosing
+    thresholds); the test set holds whole classes out. With `split_by`, a
+    key of `dataset.meta` such as Omniglot's `"alphabet"`, validation and
+    test hold out whole groups instead (`holdout_groups`, or a fraction).
+    """
+    y, seed = dataset.y, config["seed"]
+    groups = meta_field(dataset, config, "split_by")
+    if config["holdout_classes"] is not None:
+        train_idx, test_idx = holdout_split(y, config["holdout_classes"])
+    elif config.get("holdout_groups") is not None:
+        train_idx, test_idx = holdout_split(groups, config["holdout_groups"])
+    else:
+        f = config["holdout_fraction"]
+        train_idx, test_idx = class_disjoint_split(y if groups is None else groups, (1 - f, f), seed=seed)
+    if groups is None:
+        train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=seed)
+    else:
+        v = config["val_fraction"]
+        keep, held = class_disjoint_split(groups[train_idx], (1 - v, v), seed=seed)
+        train_idx, val_idx = train_idx[keep], train_idx[held]
+    for part, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx)):
+        if len(idx) == 0:
+            raise DataError(
+                f"the {part} part of the split is empty ({len(np.unique(y))} classes, holdout_fraction "
+                f"{config['holdout_fraction']}, val_fraction {config['val_fraction']}); validation needs classes "
+                f"with 2 or more images, or groups to hold out: add data or change the fractions"
+            )
+    return train_idx, val_idx, test_idx
+
+
+def split_pairs(pairs, config):
+    """Random train, validation and test parts of labelled pairs, seeded."""
+    order = np.random.default_rng(config["seed"]).permutation(len(pairs))
+    n_test = max(1, int(round(config["holdout_fraction"] * len(pairs))))
+    n_val = max(1, int(round(config["val_fraction"] * len(pairs))))
+    if len(pairs) - n_test - n_val < 2:
+        raise DataError(f"{pairs.name}: {len(pairs)} pairs are too few to split into train, validation and test")
+    test, val, train = np.split(order, [n_test, n_test + n_val])
+    return tuple(pairs.subset(np.sort(part)) for part in (train, val, test))

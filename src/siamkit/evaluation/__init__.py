@@ -18,7 +18,7 @@ probabilities are handled without flipping signs by hand.
 from .calibration import calibrate, read_calibration, run_threshold, threshold, write_calibration
 from .oneshot import evaluate_episodes, evaluate_lake_runs, omniglot_episodes, read_lake_runs, sample_episodes
 from .pairs import all_pairs, random_pairs
-from .report import evaluate_run, format_table, heldout_data, read_run_images
+from .report import evaluate_run, format_table, holdout_data, read_run_images
 from .retrieval import retrieval_metrics
 from .verification import (
     average_precision,
@@ -43,7 +43,7 @@ __all__ = [
     "evaluate_lake_runs",
     "evaluate_run",
     "format_table",
-    "heldout_data",
+    "holdout_data",
     "omniglot_episodes",
     "random_pairs",
     "read_calibration",

@@ -21,8 +21,8 @@ import os
 import numpy as np
 
 from .. import _io
-from ..data.splits import class_disjoint_split
-from ..datasets import Dataset
+from ..data.splits import class_disjoint_split, split_indices
+from ..datasets import Dataset, load_inputs
 from ..errors import ConfigError, DataError, check_choice
 from ..runs import METRICS_FILE, Run
 from . import calibration as calibration_lib
@@ -45,11 +45,11 @@ def _own_data(config, dataset, data):
     return dataset in (None, config.get("dataset")) and data in (None, config.get("data"))
 
 
-def heldout_data(run, dataset=None, data=None, seed=None):
+def holdout_data(run, dataset=None, data=None, seed=None):
     """`(validation, test)` `Dataset`s for evaluating `run`.
 
     With neither `dataset` nor `data` (or the run's own), the run's data is
-    split exactly as in training (`siamkit.training.trainer.split_indices`):
+    split exactly as in training (`siamkit.data.split_indices`):
     validation = held-out images of the training classes, test = the
     held-out classes. Other data is split by class into two seeded halves.
 
@@ -59,9 +59,6 @@ def heldout_data(run, dataset=None, data=None, seed=None):
         data: an image folder.
         seed: seed of the class split of other data (default: the run's).
     """
-    from ..training.inputs import load_inputs
-    from ..training.trainer import split_indices
-
     run = _open(run)
     config = run.config
     if _own_data(config, dataset, data):
@@ -293,7 +290,7 @@ def evaluate_run(
         test: a `Dataset` of held-out classes, which every metric is
             computed on.
         dataset, data: evaluate on another standard dataset or image folder
-            (see `heldout_data`) instead of the run's own held-out data.
+            (see `holdout_data`) instead of the run's own held-out data.
         csv_pairs: a `siamkit.datasets.Pairs` (a user's pair CSV) to score
             instead of random test pairs; thresholds still come from `validation`.
         n_pairs: random pairs per split (default: the run's `eval_pairs`, 2000).
@@ -323,7 +320,7 @@ def evaluate_run(
         raise ConfigError("pass both validation and test data, or neither")
     given = validation is not None
     if not given:
-        validation, test = heldout_data(run, dataset, data, seed)
+        validation, test = holdout_data(run, dataset, data, seed)
     out = run.file(EVAL_DIR)
     os.makedirs(out, exist_ok=True)
     wanted = PROTOCOLS[:3] if protocol == "all" else (protocol,)

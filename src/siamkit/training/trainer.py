@@ -23,18 +23,17 @@ from ..data import (
     ClassBalancedBatches,
     LabelledPairs,
     PairDataset,
-    holdout_split,
+    meta_field,
     sample_pairs,
-    stratified_fraction,
+    split_indices,
+    split_pairs,
 )
-from ..data.splits import class_disjoint_split
 from ..errors import ConfigError, DataError
 from .config import DEFAULTS, resolve
-from ..datasets import Pairs
+from ..datasets import Pairs, load_inputs
 from ..datasets.base import _select
-from . import heldout
+from . import holdout
 from .feed import fit_sampler
-from .inputs import load_inputs
 
 BACKUP_DIR = "backup"
 # An ensemble trains its members in RUN_DIR/members/K/ and keeps each finished one there as encoder.keras.
@@ -72,52 +71,6 @@ def _resuming(run_dir, config, defaults=DEFAULTS):
             "resume with the same options or choose a new --out"
         )
     return True
-
-
-def meta_field(dataset, config, option):
-    """The per-sample `dataset.meta` field that `config[option]` names, or None when unset."""
-    key = config.get(option)
-    if key is None:
-        return None
-    if key not in dataset.meta:
-        raise ConfigError(
-            f"{option} {key!r} is not a per-sample field of dataset {dataset.name!r}; "
-            f"it has: {', '.join(sorted(dataset.meta)) or 'none'}"
-        )
-    return np.asarray(dataset.meta[key])
-
-
-def split_indices(dataset, config):
-    """Train, validation and test indices, the test classes unseen in training.
-
-    Validation holds out images of the training classes (for choosing
-    thresholds); the test set holds whole classes out. With `split_by`, a
-    key of `dataset.meta` such as Omniglot's `"alphabet"`, validation and
-    test hold out whole groups instead (`holdout_groups`, or a fraction).
-    """
-    y, seed = dataset.y, config["seed"]
-    groups = meta_field(dataset, config, "split_by")
-    if config["holdout_classes"] is not None:
-        train_idx, test_idx = holdout_split(y, config["holdout_classes"])
-    elif config.get("holdout_groups") is not None:
-        train_idx, test_idx = holdout_split(groups, config["holdout_groups"])
-    else:
-        f = config["holdout_fraction"]
-        train_idx, test_idx = class_disjoint_split(y if groups is None else groups, (1 - f, f), seed=seed)
-    if groups is None:
-        train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=seed)
-    else:
-        v = config["val_fraction"]
-        keep, held = class_disjoint_split(groups[train_idx], (1 - v, v), seed=seed)
-        train_idx, val_idx = train_idx[keep], train_idx[held]
-    for part, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx)):
-        if len(idx) == 0:
-            raise DataError(
-                f"the {part} part of the split is empty ({len(np.unique(y))} classes, holdout_fraction "
-                f"{config['holdout_fraction']}, val_fraction {config['val_fraction']}); validation needs classes "
-                f"with 2 or more images, or groups to hold out: add data or change the fractions"
-            )
-    return train_idx, val_idx, test_idx
 
 
 def build_encoder(config, input_shape, **extra):
@@ -221,17 +174,6 @@ def _class_data(config, x, y, train_idx, val_idx, groups=None):
     return train, ([x[val_idx][first], x[val_idx][second]], same)
 
 
-def split_pairs(pairs, config):
-    """Random train, validation and test parts of labelled pairs, seeded."""
-    order = np.random.default_rng(config["seed"]).permutation(len(pairs))
-    n_test = max(1, int(round(config["holdout_fraction"] * len(pairs))))
-    n_val = max(1, int(round(config["val_fraction"] * len(pairs))))
-    if len(pairs) - n_test - n_val < 2:
-        raise DataError(f"{pairs.name}: {len(pairs)} pairs are too few to split into train, validation and test")
-    test, val, train = np.split(order, [n_test, n_test + n_val])
-    return tuple(pairs.subset(np.sort(part)) for part in (train, val, test))
-
-
 def _pairs_data(config, train_pairs, val_pairs):
     """The sampler to fit on and validation data, for labelled pairs."""
     if config["loss"] in losses.BATCH_LOSSES:
@@ -330,10 +272,10 @@ def train(config=None, verbose="auto"):
         shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
-        report = heldout.evaluate_pairs(run, val_pairs, test_pairs)
+        report = holdout.evaluate_pairs(run, val_pairs, test_pairs)
     else:
-        report = heldout.evaluate_classes(run, loaded, val_idx, test_idx, config)
-    metrics = {**heldout.summary(report), "train_seconds": round(train_seconds, 2)}
+        report = holdout.evaluate_classes(run, loaded, val_idx, test_idx, config)
+    metrics = {**holdout.summary(report), "train_seconds": round(train_seconds, 2)}
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
     return run, metrics
 
