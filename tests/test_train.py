@@ -40,9 +40,9 @@ def test_run_reloads_with_identical_embeddings(trained_run):
     "options",
     [
         {"loss": "contrastive", "encoder": "mlp"},
-        {"loss": "triplet", "mining": "hard", "encoder": "mlp", "classes_per_batch": 7},
+        {"loss": "triplet", "mining": "hard", "encoder": "mlp", "classes_per_batch": 7, "validation": "images"},
         {"loss": "bce", "head": "l1", "encoder": "cnn"},
-        {"loss": "prototypical", "margin": 0.3, "encoder": "mlp", "classes_per_batch": 7},
+        {"loss": "prototypical", "margin": 0.3, "encoder": "mlp", "classes_per_batch": 7, "validation": "images"},
     ],
 )
 def test_each_objective_trains_saves_and_reloads(tmp_path, options):

@@ -85,28 +85,114 @@ def meta_field(dataset, config, option):
     return np.asarray(dataset.meta[key])
 
 
+# Validation protocols of `split_indices` (`config["validation"]`), and how reports name them.
+VALIDATION = ("auto", "classes", "images")
+VALIDATION_LABELS = {"classes": "unseen-classes", "images": "seen-classes"}
+# "auto" validates on whole classes when at least this many training classes (groups) remain.
+MIN_TRAIN_CLASSES = 5
+
+
+def validation_info(mode, reason):
+    """How validation was drawn, as reports record it: `{"validation": label, "validation_reason": reason}`.
+
+    The label is `"unseen-classes"` for `mode` `"classes"` (the threshold
+    was chosen on classes the model was not trained on, as the test classes
+    are) and `"seen-classes"` for `"images"`.
+    """
+    return {"validation": VALIDATION_LABELS[mode], "validation_reason": reason}
+
+
+def _test_split(y, groups, config):
+    """Training and test indices: the test set holds whole classes (or groups) out."""
+    if config["holdout_classes"] is not None:
+        return holdout_split(y, config["holdout_classes"])
+    if config.get("holdout_groups") is not None:
+        return holdout_split(groups, config["holdout_groups"])
+    f = config["holdout_fraction"]
+    return class_disjoint_split(y if groups is None else groups, (1 - f, f), seed=config["seed"])
+
+
+def _validation_count(units, fraction, whole_groups):
+    """`(n, n_val)`: training classes (groups) and how many of them validation holds out.
+
+    Validation pairs need two classes (one group holds many), and `fraction` of them otherwise.
+    """
+    n = len(np.unique(units))
+    return n, max(1 if whole_groups else 2, int(round(fraction * n)))
+
+
+def resolve_validation(dataset, config):
+    """`(protocol, reason)`: how `split_indices` validates `dataset` under `config["validation"]`.
+
+    `"classes"` holds out whole training classes (whole groups with
+    `split_by`), so that thresholds and early stopping are chosen on classes
+    the model has not seen, as the test classes are; `"images"` holds out
+    images of the training classes. `"auto"` is `"classes"` when at least
+    `MIN_TRAIN_CLASSES` training classes (groups) would remain, else `"images"`.
+
+    Args:
+        dataset: a `siamkit.datasets.Dataset`.
+        config: a training config.
+
+    Returns:
+        `("classes" or "images", a sentence saying why)`.
+
+    Example:
+
+    >>> from siamkit import datasets
+    >>> config = {"validation": "auto", "holdout_classes": [7, 8, 9], "val_fraction": 0.15, "seed": 0}
+    >>> resolve_validation(datasets.load("digits"), config)[0]
+    'classes'
+    """
+    mode = config.get("validation")
+    if mode is None:  # a run saved before the option existed validated this way
+        return ("images" if config.get("split_by") is None else "classes"), "the run predates the validation option"
+    if mode != "auto":
+        return mode, f"validation = {mode!r} was set"
+    groups = meta_field(dataset, config, "split_by")
+    train_idx, _ = _test_split(dataset.y, groups, config)
+    kind = "classes" if groups is None else "groups"
+    n, n_val = _validation_count((dataset.y if groups is None else groups)[train_idx], config["val_fraction"],
+                                 groups is not None)
+    if n - n_val >= MIN_TRAIN_CLASSES:
+        return "classes", f"{n_val} of the {n} training {kind} are held out for validation"
+    return "images", (
+        f"only {n} training {kind}: holding {n_val} out for validation would leave {n - n_val} "
+        f"(fewer than {MIN_TRAIN_CLASSES}), so validation uses held-out images of the training classes "
+        "and the threshold is chosen on seen classes"
+    )
+
+
 def split_indices(dataset, config):
     """Train, validation and test indices, the test classes unseen in training.
 
-    Validation holds out images of the training classes (for choosing
-    thresholds); the test set holds whole classes out. With `split_by`, a
-    key of `dataset.meta` such as Omniglot's `"alphabet"`, validation and
-    test hold out whole groups instead (`holdout_groups`, or a fraction).
+    The test set holds whole classes out (`holdout_classes`, or
+    `holdout_fraction` of them); with `split_by`, a key of `dataset.meta`
+    such as Omniglot's `"alphabet"`, whole groups (`holdout_groups`, or a
+    fraction). Validation, which chooses thresholds and the epoch to keep,
+    holds out `val_fraction` of the training classes (groups), at least two
+    classes, or `val_fraction` of each training class's images, as
+    `resolve_validation` decides.
+
+    Returns:
+        `(train_idx, val_idx, test_idx)`.
     """
     y, seed = dataset.y, config["seed"]
     groups = meta_field(dataset, config, "split_by")
-    if config["holdout_classes"] is not None:
-        train_idx, test_idx = holdout_split(y, config["holdout_classes"])
-    elif config.get("holdout_groups") is not None:
-        train_idx, test_idx = holdout_split(groups, config["holdout_groups"])
-    else:
-        f = config["holdout_fraction"]
-        train_idx, test_idx = class_disjoint_split(y if groups is None else groups, (1 - f, f), seed=seed)
-    if groups is None:
+    train_idx, test_idx = _test_split(y, groups, config)
+    mode, _ = resolve_validation(dataset, config)
+    if mode == "images":
         train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=seed)
     else:
-        v = config["val_fraction"]
-        keep, held = class_disjoint_split(groups[train_idx], (1 - v, v), seed=seed)
+        units = (y if groups is None else groups)[train_idx]
+        n, n_val = _validation_count(units, config["val_fraction"], groups is not None)
+        if n_val >= n:
+            raise DataError(
+                f"validation = 'classes' holds out {n_val} of the {n} training "
+                f"{'classes' if groups is None else 'groups'}, leaving none to train on: "
+                "add classes, lower val_fraction or set validation = 'images'"
+            )
+        keep, held = class_disjoint_split(units, (1 - n_val / n, n_val / n), seed=seed)
         train_idx, val_idx = train_idx[keep], train_idx[held]
     for part, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx)):
         if len(idx) == 0:

@@ -1,9 +1,12 @@
 """`evaluate_run`: every protocol on a trained run, written to `RUN_DIR/eval/`.
 
 By default a run is evaluated on its own data, split as in training: the
-validation set (held-out images of the training classes) only chooses
+validation set (held-out training classes, or held-out images of the
+training classes; see `siamkit.data.resolve_validation`) only chooses
 thresholds, and every reported number comes from the held-out (test)
-classes. `siamkit evaluate` and `siamkit train` both call `evaluate_run`.
+classes. `verification.oracle` gives the best accuracy any threshold
+reaches on the test pairs, beside the accuracy at the validation threshold,
+to show what choosing the threshold on validation costs. `siamkit evaluate` and `siamkit train` both call `evaluate_run`.
 
 Outputs, in `RUN_DIR/eval/`: `metrics.json`, and the plots `roc.png`,
 `det.png`, `scores.png` (verification) and `oneshot.png`; the thresholds go
@@ -21,7 +24,7 @@ import os
 import numpy as np
 
 from .. import _io
-from ..data.splits import class_disjoint_split, split_indices
+from ..data.splits import class_disjoint_split, resolve_validation, split_indices, validation_info
 from ..datasets import Dataset, load_inputs
 from ..errors import ConfigError, DataError, check_choice
 from ..runs import METRICS_FILE, Run
@@ -50,8 +53,9 @@ def holdout_data(run, dataset=None, data=None, seed=None):
 
     With neither `dataset` nor `data` (or the run's own), the run's data is
     split exactly as in training (`siamkit.data.split_indices`):
-    validation = held-out images of the training classes, test = the
-    held-out classes. Other data is split by class into two seeded halves.
+    validation = held-out training classes or images of them (as the run
+    was validated), test = the held-out classes. Other data is split by
+    class into two seeded halves.
 
     Args:
         run: a `Run` or its directory.
@@ -70,14 +74,22 @@ def holdout_data(run, dataset=None, data=None, seed=None):
                 f"{run.path}: the run's held-out classes {expected} are not those of its data now; "
                 "the data changed since training (pass --dataset or --data to evaluate on other data)"
             )
-        return full.subset(val_idx), full.subset(test_idx)
+        mode, reason = resolve_validation(full, config)
+        validation = _labelled(full.subset(val_idx), mode, config.get("validation_reason", reason))
+        return validation, full.subset(test_idx)
     # Other data: resized to the model's input, split by class into validation and test halves.
     h, w, c = run.input_shape
     other = {**config, "dataset": dataset, "data": data, "data_b": None, "pairs_csv": None, "subset": None}
     full = _check_labelled(load_inputs({**other, "image_size": (h, w), "channels": c}), run)
     seed = config.get("seed", 0) if seed is None else seed
     val_idx, test_idx = class_disjoint_split(full.y, (0.5, 0.5), seed=seed)
-    return full.subset(val_idx), full.subset(test_idx)
+    validation = _labelled(full.subset(val_idx), "classes", "the data is split by class into validation and test halves")
+    return validation, full.subset(test_idx)
+
+
+def _labelled(validation, mode, reason):
+    """`validation` with how it was drawn in its `info` (see `siamkit.data.validation_info`)."""
+    return dataclasses.replace(validation, info={**validation.info, **validation_info(mode, reason)})
 
 
 def _check_labelled(loaded, run):
@@ -134,6 +146,11 @@ def _describe(ds):
     return {"name": ds.name, "samples": len(ds), "classes": int(ds.num_classes)}
 
 
+def _described(validation):
+    """How the validation data was drawn (`validation`, `validation_reason`), when it says."""
+    return {key: validation.info[key] for key in ("validation", "validation_reason") if key in validation.info}
+
+
 def _draw_pairs(y, n_pairs, all_pairs, seed):
     if all_pairs:
         return pairs.all_pairs(y)
@@ -151,6 +168,7 @@ def _verification(
         val_same, val_scores, higher, target_far=target_far, output_kind=run.model.output_kind
     )
     cal["protocol"] = "all pairs" if all_pairs else f"{len(val_same)} balanced random pairs, seed {seed}"
+    cal.update(_described(val))
     calibration_file = calibration_lib.write_calibration(run, cal) if calibrate_run else None
     if csv_pairs is not None:
         z_a = _embed(run, csv_pairs.x_a, "pairs")
@@ -285,8 +303,9 @@ def evaluate_run(
     Args:
         run: a `Run` or its directory.
         protocol: `"verification"`, `"oneshot"`, `"retrieval"` or `"all"`.
-        validation: a `Dataset` for choosing thresholds (held-out images of
-            the training classes); with `test`, skips loading data.
+        validation: a `Dataset` for choosing thresholds (held-out classes or
+            images of the training classes; its `info` may say which, see
+            `siamkit.data.validation_info`); with `test`, skips loading data.
         test: a `Dataset` of held-out classes, which every metric is
             computed on.
         dataset, data: evaluate on another standard dataset or image folder
@@ -332,6 +351,7 @@ def evaluate_run(
         "protocol": protocol,
         "seed": seed,
         "data": {"validation": _describe(validation), "test": _describe(test)},
+        **_described(validation),
     }
     figures = {}
     if "verification" in wanted:
@@ -377,6 +397,14 @@ def format_table(metrics):
         for name, at in v["at_threshold"].items():
             label = f"accuracy @ {name} threshold"
             lines.append(f"  {label:<30}{_pct(at['accuracy'])}  (threshold {at['threshold']:.4g}, F1 {at['f1']:.3f})")
+        oracle = v["oracle"]
+        lines.append(
+            f"  {'accuracy, oracle threshold':<30}{_pct(oracle['accuracy'])}  (threshold {oracle['threshold']:.4g} "
+            "chosen on the test pairs: a bound, not for decisions)"
+        )
+        if "validation" in metrics:
+            lines.append(f"  thresholds chosen on validation pairs of {metrics['validation'].replace('-', ' ')} "
+                         f"({metrics['validation_reason']})")
     for name, o in (metrics.get("oneshot") or {}).items():
         if "skipped" in o:
             lines.append(f"one-shot {name}: skipped ({o['skipped']})")
