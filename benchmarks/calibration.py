@@ -183,7 +183,8 @@ def main(argv=None):
             for validation in VALIDATIONS:
                 runs = []
                 for seed in seeds:
-                    runs.append(run_one(overrides, validation, seed, os.path.join(work, "runs", f"{job}-{validation}-{seed}")))
+                    run_dir = os.path.join(work, "runs", f"{job}-{validation}-{seed}")
+                    runs.append(run_one(overrides, validation, seed, run_dir))
                     print(f"{job} validation={validation} seed={seed}: {json.dumps(runs[-1])}", flush=True)
                 labels = sorted({r["validation"] for r in runs})
                 results[job][validation] = {"label": "/".join(labels), "summary": summarise(runs), "runs": runs}
@@ -196,7 +197,8 @@ def main(argv=None):
         "command": "python benchmarks/calibration.py" + (" --quick" if args.quick else ""),
         "config": {
             "quick": args.quick, "seeds": seeds, "folder_epochs": args.epochs, "mnist_per_class": args.mnist_per_class,
-            "omniglot": f"first {OMNIGLOT_CHARACTERS} characters of the first {OMNIGLOT_ALPHABETS} background alphabets",
+            "omniglot": f"the first {OMNIGLOT_CHARACTERS} characters of the first {OMNIGLOT_ALPHABETS} "
+            "background alphabets",
         },
         "results": results,
         "seconds": round(time.perf_counter() - started, 1),

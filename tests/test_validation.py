@@ -150,9 +150,9 @@ def test_training_keeps_the_best_validation_epoch(tmp_path, monkeypatch):
     config = {**QUICK, "epochs": 8, "patience": 2, "learning_rate": 0.01, "out": str(tmp_path / "run")}
     run, metrics = train(config, verbose=0)
     with open(run.file("history.csv")) as f:
-        val_loss = [float(row["val_loss"]) for row in csv.DictReader(f)]
-    assert metrics["best_epoch"] == int(np.argmin(val_loss))
-    assert len(val_loss) == 8 or len(val_loss) == metrics["best_epoch"] + 3, "stops 2 epochs after the best"
+        auc = [float(row["val_roc_auc"]) for row in csv.DictReader(f)]  # the default monitor
+    assert all(0.0 <= a <= 1.0 for a in auc) and metrics["best_epoch"] == int(np.argmax(auc))
+    assert len(auc) == 8 or len(auc) == metrics["best_epoch"] + 3, "stops 2 epochs after the best"
     for got, want in zip(run.model.encoder.get_weights(), monitored[metrics["best_epoch"]]):
         np.testing.assert_allclose(got, want, rtol=1e-6)
     assert not os.path.exists(run.file("best")), "the best weights are removed once the model is saved"
@@ -163,11 +163,21 @@ def test_training_keeps_the_best_validation_epoch(tmp_path, monkeypatch):
     assert "best_epoch" not in metrics2
 
 
-def test_early_stopping_on_validation_auc(tmp_path):
-    run, metrics = train({**QUICK, "epochs": 3, "monitor": "val_roc_auc", "out": str(tmp_path / "run")}, verbose=0)
+def test_early_stopping_on_validation_loss(tmp_path):
+    run, metrics = train({**QUICK, "epochs": 3, "monitor": "val_loss", "out": str(tmp_path / "run")}, verbose=0)
     with open(run.file("history.csv")) as f:
-        auc = [float(row["val_roc_auc"]) for row in csv.DictReader(f)]
-    assert all(0.0 <= a <= 1.0 for a in auc) and metrics["best_epoch"] == int(np.argmax(auc))
+        rows = list(csv.DictReader(f))
+    val_loss = [float(row["val_loss"]) for row in rows]
+    assert "val_roc_auc" not in rows[0] and metrics["best_epoch"] == int(np.argmin(val_loss))
+
+
+def test_only_the_bare_default_job_trains_the_ensemble():
+    from siamkit.training.config import DEFAULT_JOB
+
+    assert resolve()["ensemble"] == DEFAULT_JOB["ensemble"] > 1
+    assert resolve(overrides={"seed": 3, "validation": "images", "out": "x"})["ensemble"] == DEFAULT_JOB["ensemble"]
+    assert resolve(overrides={"encoder": "mlp"})["ensemble"] == 1
+    assert resolve(overrides={"data": "photos"})["epochs"] == 15
 
 
 def test_cli_validation_and_early_stopping_flags(tmp_path):

@@ -33,7 +33,8 @@ _OPTIONS = (
     ("--pairs-per-epoch", int, "contrastive, bce: pairs drawn per epoch (default: 2 x training images)"),
     ("--validation", str, "what chooses the threshold and the epoch: classes (whole training classes held out), "
      "images (images of the training classes) or auto (default: classes when 5 or more training classes remain)"),
-    ("--patience", int, "early stopping: epochs without a lower validation loss before stopping (default: 5)"),
+    ("--patience", int, "early stopping: epochs without improvement of --monitor before stopping (default: 5)"),
+    ("--monitor", str, "what early stopping watches: val_roc_auc (of the validation pairs, default) or val_loss"),
     ("--seed", int, "seed of every random source"),
     ("--ensemble", int, "train N encoders in turn (seeds seed..seed+N-1) and concatenate their embeddings"),
     ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),
@@ -83,8 +84,9 @@ def run(args):
 
         if multimodal.is_multimodal_config(args.config):
             # A two-tower image/audio run (e.g. configs/mnist_fsdd.toml) has options of its own.
+            keys = (*map(_dest, (f for f, _, _ in _OPTIONS)), *_OTHER_OPTIONS)
             ignored = [
-                _FLAG_NAMES.get(key, "--" + key.replace("_", "-")) for key in (*map(_dest, (f for f, _, _ in _OPTIONS)), *_OTHER_OPTIONS)
+                _FLAG_NAMES.get(key, "--" + key.replace("_", "-")) for key in keys
                 if getattr(args, key) is not None and key not in multimodal.DEFAULTS
             ]
             if ignored:

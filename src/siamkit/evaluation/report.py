@@ -6,7 +6,8 @@ training classes; see `siamkit.data.resolve_validation`) only chooses
 thresholds, and every reported number comes from the held-out (test)
 classes. `verification.oracle` gives the best accuracy any threshold
 reaches on the test pairs, beside the accuracy at the validation threshold,
-to show what choosing the threshold on validation costs. `siamkit evaluate` and `siamkit train` both call `evaluate_run`.
+to show what choosing the threshold on validation costs. `siamkit
+evaluate` and `siamkit train` both call `evaluate_run`.
 
 Outputs, in `RUN_DIR/eval/`: `metrics.json`, and the plots `roc.png`,
 `det.png`, `scores.png` (verification) and `oneshot.png`; the thresholds go
@@ -83,7 +84,8 @@ def holdout_data(run, dataset=None, data=None, seed=None):
     full = _check_labelled(load_inputs({**other, "image_size": (h, w), "channels": c}), run)
     seed = config.get("seed", 0) if seed is None else seed
     val_idx, test_idx = class_disjoint_split(full.y, (0.5, 0.5), seed=seed)
-    validation = _labelled(full.subset(val_idx), "classes", "the data is split by class into validation and test halves")
+    halves = "the data is split by class into validation and test halves"
+    validation = _labelled(full.subset(val_idx), "classes", halves)
     return validation, full.subset(test_idx)
 
 

@@ -77,7 +77,9 @@ class BestEpoch(keras.callbacks.Callback):
         if epoch <= state["last_epoch"]:  # replayed after an interruption: counted already
             return
         if self.monitor not in (logs or {}):
-            raise ConfigError(f"early stopping watches {self.monitor!r}, which the epoch logs lack: {sorted(logs or {})}")
+            raise ConfigError(
+                f"early stopping watches {self.monitor!r}, which the epoch logs lack: {sorted(logs or {})}"
+            )
         value = float(logs[self.monitor])
         if self._better(value):
             os.makedirs(self.directory, exist_ok=True)

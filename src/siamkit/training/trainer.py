@@ -154,7 +154,9 @@ def _validation_pairs(config, x_val, y_val):
             f"the validation images (val_fraction {config['val_fraction']} of each training class's images)"
             if config["validation"] == "images" else "the validation classes"
         )
-        raise DataError(f"{part} cannot form pairs: {err}. Use classes with more images or a larger val_fraction") from None
+        raise DataError(
+            f"{part} cannot form pairs: {err}. Use classes with more images or a larger val_fraction"
+        ) from None
     return [x_val[first], x_val[second]], same
 
 
@@ -218,7 +220,8 @@ def train(config=None, verbose="auto"):
     of the training classes (`"images"`); see
     `siamkit.data.resolve_validation`. Validation chooses the decision
     threshold and, with `early_stopping`, the epoch whose weights are kept:
-    training stops after `patience` epochs without a lower validation loss.
+    training stops after `patience` epochs in which `monitor` (the ROC AUC
+    of the validation pairs, or the validation loss) did not improve.
     Labelled pairs (a pair CSV) are split at random into train, validation
     and test pairs.
 
