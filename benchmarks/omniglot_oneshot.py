@@ -253,7 +253,7 @@ def main(argv=None):
     seed = int(run.config.get("seed", 0))
 
     # What `siamkit evaluate RUN_DIR --ways 20 --episodes 2000` computes (eval/metrics.json).
-    validation, test = report.heldout_data(run)
+    validation, test = report.holdout_data(run)
     official = report.evaluate_run(
         run, validation=validation, test=test, ways=20, episodes=EPISODES, plot=not args.quick
     )

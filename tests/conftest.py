@@ -47,11 +47,12 @@ def shared_data_dir():
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A digits run trained for 2 epochs with a small CNN: a real run directory."""
+    """A digits run trained for 2 epochs with a small CNN, validated on images of all 7 training classes."""
     from siamkit.training import train
 
     out = tmp_path_factory.mktemp("runs") / "digits"
-    run, _ = train({"epochs": 2, "out": str(out), "embedding_dim": 16, "eval_pairs": 400}, verbose=0)
+    config = {"epochs": 2, "out": str(out), "embedding_dim": 16, "eval_pairs": 400, "validation": "images"}
+    run, _ = train(config, verbose=0)
     return run
 
 

@@ -7,6 +7,7 @@ quick runs write under `runs/benchmarks/` of the working directory and refuse `b
 import importlib.util
 import json
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -142,3 +143,32 @@ def test_search_benchmark_quick_writes_complete_json(tmp_path):
     assert all(0 < r["recall"] <= 1 for r in res["hnsw"]["ef"])
     assert res["embedding"]["files_images_per_s"] > 0 and res["embedding"]["arrays_images_per_s"] > 0
     assert set(res["targets"]) == {"exact_vs_faiss", "hnsw", "memory"}
+
+
+def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(tmp_path, shared_data_dir):
+    script = SCRIPT.parent / "calibration.py"
+    committed = SCRIPT.parent / "results" / "calibration.json"
+    before = committed.read_bytes() if committed.exists() else None
+    out = tmp_path / "calibration.json"
+    env = {**os.environ, "SIAMKIT_DATA_DIR": str(shared_data_dir)}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, check=False, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "oracle acc" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["config"]["quick"] is True and set(report["results"]) == {"digits", "mnist"}
+    for job in report["results"].values():
+        assert [job[v]["label"] for v in ("images", "classes")] == ["seen-classes", "unseen-classes"]
+        for entry in job.values():
+            for run in entry["runs"]:
+                assert 0.5 <= run["test_roc_auc"] <= 1.0
+                assert run["test_oracle_accuracy"] >= run["test_accuracy"]
+                assert run["gap"] == pytest.approx(run["test_oracle_accuracy"] - run["test_accuracy"])
+    assert (committed.read_bytes() if committed.exists() else None) == before
+    refused = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(committed)],
+        capture_output=True, text=True, timeout=300, check=False, env=env,
+    )
+    assert refused.returncode != 0 and "never writes into benchmarks/results" in refused.stderr

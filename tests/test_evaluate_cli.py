@@ -20,7 +20,8 @@ def _build_run(folder, head):
     """An untrained digits run written as `siamkit train` writes one (fast, no fitting)."""
     from siamkit import _io, datasets, encoders, models
     from siamkit.training import resolve
-    from siamkit.training.trainer import build_head, split_indices
+    from siamkit.data import split_indices
+    from siamkit.training.trainer import build_head
 
     loss = "contrastive" if head == "distance" else "bce"
     config = resolve(overrides={
@@ -79,7 +80,7 @@ def test_evaluate_writes_metrics_plots_and_calibration(distance_run, capsys):
 
     # Recompute from scratch: the test pairs come from the held-out classes 7-9 only ...
     run = Run(distance_run)
-    val, test = report.heldout_data(run)
+    val, test = report.holdout_data(run)
     assert set(np.unique(test.y)) == {7, 8, 9} and not set(np.unique(val.y)) & {7, 8, 9}
     i, j, same = pairs.random_pairs(test.y, 300, seed=3 + 1)
     d = run.score_pairs(test.x[i], test.x[j])
@@ -152,7 +153,7 @@ def test_evaluate_local_scaling_matches_the_library(distance_run, probability_ru
     assert main(["evaluate", str(distance_run), *args, "--local-scaling", "0.4", "--scaling-neighbors", "1"]) == 0
     result = json.loads((distance_run / "eval" / "metrics.json").read_text())["oneshot"]["3-way 1-shot"]
     assert result["method"] == "prototype (euclidean, local scaling 0.4, k=1)"
-    validation, test = report.heldout_data(Run(distance_run))
+    validation, test = report.holdout_data(Run(distance_run))
     episodes = oneshot.sample_episodes(test.y, 3, 1, 200, seed=5)  # the run's seed 3, + 2 for one-shot
     z = Run(distance_run).embed(test.x)
     expected = oneshot.evaluate_episodes(episodes, z, "euclidean", local_scaling=0.4, scaling_neighbors=1)

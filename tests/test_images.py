@@ -207,7 +207,7 @@ def test_manifest_and_bad_files_report(tmp_path):
     root = tmp_path / "data"
     make_folder(root)
     (root / "dog" / "broken.png").write_bytes(b"")
-    from siamkit.training.inputs import load_inputs
+    from siamkit.datasets import load_inputs
 
     run_dir = tmp_path / "run"
     ds = load_inputs({"data": str(root), "skip_bad": True, "image_size": 8}, run_dir=str(run_dir))
@@ -221,7 +221,7 @@ def test_manifest_and_bad_files_report(tmp_path):
 
 
 def test_load_inputs_standard_dataset_and_conflicts(tmp_path):
-    from siamkit.training.inputs import load_inputs
+    from siamkit.datasets import load_inputs
 
     ds = load_inputs({"dataset": "digits", "image_size": 12, "channels": 3})
     assert ds.x.shape == (1797, 12, 12, 3)

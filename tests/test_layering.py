@@ -39,12 +39,6 @@ LAYERS = [
     ("cli",),
 ]
 
-# Known edges against the layers, each with the function that makes it: (file, function, imported unit).
-# TODO: `heldout_data` imports `training.inputs.load_inputs` and `training.trainer.split_indices`;
-# remove this allowance once they live in `siamkit.datasets` and `siamkit.data.splits`.
-ALLOWED = {("siamkit/evaluation/report.py", "heldout_data", "training")}
-
-
 def _modules():
     """`{dotted name: path}` of every module of the package (a package by its `__init__.py`)."""
     found = {}
@@ -107,16 +101,6 @@ def _edges():
     return edges
 
 
-def _checked_edges():
-    """The edges, less the allowed ones."""
-    checked = {}
-    for edge, places in _edges().items():
-        kept = [(f, line, fn) for f, line, fn in places if (f, fn, edge[1]) not in ALLOWED]
-        if kept:
-            checked[edge] = kept
-    return checked
-
-
 def _describe(edge, places):
     return "; ".join(f"{f}:{line} ({edge[0]} imports {edge[1]})" for f, line, _ in places)
 
@@ -132,7 +116,7 @@ def test_every_unit_has_a_layer():
 def test_imports_run_down_the_layers():
     level = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
     wrong = [
-        _describe(edge, places) for edge, places in sorted(_checked_edges().items()) if level[edge[0]] <= level[edge[1]]
+        _describe(edge, places) for edge, places in sorted(_edges().items()) if level[edge[0]] <= level[edge[1]]
     ]
     assert not wrong, "imports against the layering (lowest first: " + " < ".join(
         "/".join(layer) for layer in LAYERS
@@ -140,7 +124,7 @@ def test_imports_run_down_the_layers():
 
 
 def test_the_package_graph_has_no_cycle():
-    edges = _checked_edges()
+    edges = _edges()
     graph = {}
     for a, b in edges:
         graph.setdefault(a, set()).add(b)
@@ -164,12 +148,6 @@ def test_the_package_graph_has_no_cycle():
     for unit in sorted(graph):
         if unit not in state:
             visit(unit)
-
-
-def test_allowances_are_still_needed():
-    used = {(f, fn, b) for (_, b), places in _edges().items() for f, _, fn in places}
-    stale = ALLOWED - used
-    assert not stale, f"remove these allowances from ALLOWED, their imports are gone: {sorted(stale)}"
 
 
 def _fresh_import(code):

@@ -46,7 +46,7 @@ def test_splits_keep_the_evaluation_set_out_of_training_and_validation(quick):
     config = run.config
     train_classes, test_classes = set(config["train_classes"]), set(config["test_classes"])
     assert max(train_classes) < 964 and test_classes == set(range(964, 1623))  # background vs evaluation ids
-    validation, test = report.heldout_data(run)
+    validation, test = report.holdout_data(run)
     assert set(np.unique(test.meta["alphabet"])) == set(range(30, 50))
     val_alphabets = set(np.unique(validation.meta["alphabet"]).tolist())
     assert val_alphabets and max(val_alphabets) < 30
@@ -91,7 +91,7 @@ def test_results_hold_every_protocol_and_match_siamkit_evaluate(quick):
 
 def test_saved_run_is_usable_by_compare_and_search(quick):
     _, run, _ = quick
-    validation, _ = report.heldout_data(run)
+    validation, _ = report.holdout_data(run)
     x = validation.x[:4]
     z = run.embed(x)
     assert z.shape == (4, run.config["embedding_dim"]) and np.isfinite(z).all()

@@ -40,9 +40,9 @@ def test_run_reloads_with_identical_embeddings(trained_run):
     "options",
     [
         {"loss": "contrastive", "encoder": "mlp"},
-        {"loss": "triplet", "mining": "hard", "encoder": "mlp", "classes_per_batch": 7},
+        {"loss": "triplet", "mining": "hard", "encoder": "mlp", "classes_per_batch": 7, "validation": "images"},
         {"loss": "bce", "head": "l1", "encoder": "cnn"},
-        {"loss": "prototypical", "margin": 0.3, "encoder": "mlp", "classes_per_batch": 7},
+        {"loss": "prototypical", "margin": 0.3, "encoder": "mlp", "classes_per_batch": 7, "validation": "images"},
     ],
 )
 def test_each_objective_trains_saves_and_reloads(tmp_path, options):
@@ -274,7 +274,7 @@ def test_rotations_turn_groups_into_groups_of_their_own():
     assert sorted(len(g) for g in sampler.group_classes) == [3] * 8 + [4] * 4
 
 
-def test_cli_heldout_speakers_flag(tmp_path, monkeypatch, capsys):
+def test_cli_holdout_speakers_flag(tmp_path, monkeypatch, capsys):
     from siamkit.training import multimodal
 
     seen = {}
@@ -286,14 +286,14 @@ def test_cli_heldout_speakers_flag(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(multimodal, "train", fake_train)
     config = os.path.join(os.path.dirname(__file__), "..", "configs", "mnist_fsdd.toml")
     with pytest.raises(SystemExit):
-        main(["train", "--config", config, "--heldout-speakers", "--out", str(tmp_path / "mm")])
-    assert seen["heldout_speakers"] is True and seen["test_speeds"] == [0.9, 1.0, 1.1]
-    assert main(["train", "--heldout-speakers", "--out", str(tmp_path / "single")]) == 2
-    assert "--heldout-speakers needs a two-tower" in capsys.readouterr().err
+        main(["train", "--config", config, "--holdout-speakers", "--out", str(tmp_path / "mm")])
+    assert seen["holdout_speakers"] is True and seen["test_speeds"] == [0.9, 1.0, 1.1]
+    assert main(["train", "--holdout-speakers", "--out", str(tmp_path / "single")]) == 2
+    assert "--holdout-speakers needs a two-tower" in capsys.readouterr().err
     # flags of single-model training are refused, not dropped
     assert main(["train", "--config", config, "--ensemble", "3", "--stream", "--out", str(tmp_path / "mm2")]) == 2
     err = capsys.readouterr().err
-    assert "does not take --ensemble, --stream" in err and "heldout_speakers" in err and not seen.get("ensemble")
+    assert "does not take --ensemble, --stream" in err and "holdout_speakers" in err and not seen.get("ensemble")
 
 
 def test_prototypical_margin_defaults_to_zero_and_reaches_the_loss():

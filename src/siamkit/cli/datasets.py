@@ -82,7 +82,7 @@ def run_info(args):
 
 
 def run_check(args):
-    from ..training.inputs import load_inputs
+    from ..datasets import load_inputs
 
     key = "pairs_csv" if os.path.splitext(args.path)[1].lower() == ".csv" else "data"
     config = {

@@ -32,6 +32,10 @@ _OPTIONS = (
     ("--learning-rate", float, "optimizer learning rate"),
     ("--optimizer", str, "adam, adamw, sgd or rmsprop"),
     ("--pairs-per-epoch", int, "contrastive, bce: pairs drawn per epoch (default: 2 x training images)"),
+    ("--validation", str, "what chooses the threshold and the epoch: classes (whole training classes held out), "
+     "images (images of the training classes) or auto (default: classes when 5 or more training classes remain)"),
+    ("--patience", int, "early stopping: epochs without improvement of --monitor before stopping (default: 5)"),
+    ("--monitor", str, "what early stopping watches: val_roc_auc (of the validation pairs, default) or val_loss"),
     ("--seed", int, "seed of every random source"),
     ("--ensemble", int, "train N encoders in turn (seeds seed..seed+N-1) and concatenate their embeddings"),
     ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),
@@ -39,7 +43,8 @@ _OPTIONS = (
 
 
 # Flags of single-model training beyond `_OPTIONS` (destinations).
-_OTHER_OPTIONS = ("holdout_classes", "skip_bad", "stream")
+_OTHER_OPTIONS = ("holdout_classes", "skip_bad", "stream", "early_stopping")
+_FLAG_NAMES = {"early_stopping": "--no-early-stopping"}
 
 
 def _dest(flag):
@@ -61,7 +66,11 @@ def add_parser(subparsers):
     parser.add_argument("--skip-bad", action="store_true", default=None, help="leave bad files out, list them")
     parser.add_argument("--stream", action="store_true", default=None, help="read the folder from disk per batch")
     parser.add_argument(
-        "--heldout-speakers", action="store_true", default=None,
+        "--no-early-stopping", dest="early_stopping", action="store_false", default=None,
+        help="train all --epochs and keep the last epoch's weights, not the best validation epoch's",
+    )
+    parser.add_argument(
+        "--holdout-speakers", action="store_true", default=None,
         help="two-tower image/audio configs: also train on 5 speakers and test on the 6th, for all six",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,8 +85,9 @@ def run(args):
 
         if multimodal.is_multimodal_config(args.config):
             # A two-tower image/audio run (e.g. configs/mnist_fsdd.toml) has options of its own.
+            keys = (*map(_dest, (f for f, _, _ in _OPTIONS)), *_OTHER_OPTIONS)
             ignored = [
-                "--" + key.replace("_", "-") for key in (*map(_dest, (f for f, _, _ in _OPTIONS)), *_OTHER_OPTIONS)
+                _FLAG_NAMES.get(key, "--" + key.replace("_", "-")) for key in keys
                 if getattr(args, key) is not None and key not in multimodal.DEFAULTS
             ]
             if ignored:
@@ -90,10 +100,10 @@ def run(args):
             overrides = {key: getattr(args, key) for key in multimodal.DEFAULTS if hasattr(args, key)}
             run_, metrics = multimodal.train(multimodal.resolve(args.config, overrides), verbose=_verbosity(args))
             return _report(run_, metrics, "cross-modal retrieval, FSDD test split vs MNIST test images:")
-    if args.heldout_speakers:
+    if args.holdout_speakers:
         from ..errors import ConfigError
 
-        raise ConfigError("--heldout-speakers needs a two-tower image/audio config, e.g. --config configs/mnist_fsdd.toml")
+        raise ConfigError("--holdout-speakers needs a two-tower image/audio config, e.g. --config configs/mnist_fsdd.toml")
     overrides = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
     config = resolve(args.config, overrides)
     _refuse_unused(args, config)
@@ -122,6 +132,20 @@ def _refuse_unused(args, config):
         refuse(given(args, "cache_dir"), "it caches the images that --stream reads; add --stream")
 
 
+def _validation_lines(metrics):
+    """How the threshold was chosen, and a warning when it was chosen on classes seen in training."""
+    kind = metrics.get("validation")
+    if kind is None:
+        return []
+    lines = [f"threshold chosen on validation pairs of {kind.replace('-', ' ')}: {metrics['validation_reason']}"]
+    if kind == "seen-classes":
+        lines.append(
+            "warning: distances between seen classes are tighter than between new ones, so this threshold may "
+            "not transfer to the held-out classes (compare test_accuracy with test_oracle_accuracy)"
+        )
+    return lines
+
+
 def _verbosity(args):
     return 0 if args.quiet else "auto"
 
@@ -130,8 +154,12 @@ def _report(run_, metrics, heading):
     print(f"\nrun directory: {run_.path}")
     print(heading)
     for key, value in metrics.items():
+        if key in ("validation", "validation_reason"):
+            continue
         if isinstance(value, float):
             print(f"  {key:<24} {value:.4f}")
         else:
             print(f"  {key:<24} {json.dumps(value) if isinstance(value, dict) else value}")
+    for line in _validation_lines(metrics):
+        print(line)
     return 0

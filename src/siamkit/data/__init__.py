@@ -2,9 +2,22 @@
 
 from .pairs import ClassIndex, sample_pairs
 from .samplers import ClassBalancedBatches, LabelledPairs, PairDataset, TripletDataset
-from .splits import class_disjoint_split, holdout_split, stratified_fraction
+from .splits import (
+    MIN_TRAIN_CLASSES,
+    VALIDATION,
+    class_disjoint_split,
+    holdout_split,
+    meta_field,
+    resolve_validation,
+    split_indices,
+    split_pairs,
+    stratified_fraction,
+    validation_info,
+)
 
 __all__ = [
+    "MIN_TRAIN_CLASSES",
+    "VALIDATION",
     "ClassBalancedBatches",
     "ClassIndex",
     "LabelledPairs",
@@ -12,6 +25,11 @@ __all__ = [
     "TripletDataset",
     "class_disjoint_split",
     "holdout_split",
+    "meta_field",
+    "resolve_validation",
     "sample_pairs",
+    "split_indices",
+    "split_pairs",
     "stratified_fraction",
+    "validation_info",
 ]

@@ -2,11 +2,13 @@
 
 One-shot and verification on unseen classes need the held-out classes to be
 absent from training, so the splits here are by class, not by sample.
+`split_indices` and `split_pairs` are the train/validation/test splits of a
+training config, shared by training and evaluation.
 """
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 
 def class_disjoint_split(y, fractions=(0.7, 0.15, 0.15), seed=0):
@@ -68,3 +70,146 @@ def stratified_fraction(indices, y, fraction, seed=0):
         part.append(members[:take])
     part = np.sort(np.concatenate(part)) if part else np.array([], dtype=int)
     return np.setdiff1d(indices, part), part
+
+
+def meta_field(dataset, config, option):
+    """The per-sample `dataset.meta` field that `config[option]` names, or None when unset."""
+    key = config.get(option)
+    if key is None:
+        return None
+    if key not in dataset.meta:
+        raise ConfigError(
+            f"{option} {key!r} is not a per-sample field of dataset {dataset.name!r}; "
+            f"it has: {', '.join(sorted(dataset.meta)) or 'none'}"
+        )
+    return np.asarray(dataset.meta[key])
+
+
+# Validation protocols of `split_indices` (`config["validation"]`), and how reports name them.
+VALIDATION = ("auto", "classes", "images")
+VALIDATION_LABELS = {"classes": "unseen-classes", "images": "seen-classes"}
+# "auto" validates on whole classes when at least this many training classes (groups) remain.
+MIN_TRAIN_CLASSES = 5
+
+
+def validation_info(mode, reason):
+    """How validation was drawn, as reports record it: `{"validation": label, "validation_reason": reason}`.
+
+    The label is `"unseen-classes"` for `mode` `"classes"` (the threshold
+    was chosen on classes the model was not trained on, as the test classes
+    are) and `"seen-classes"` for `"images"`.
+    """
+    return {"validation": VALIDATION_LABELS[mode], "validation_reason": reason}
+
+
+def _test_split(y, groups, config):
+    """Training and test indices: the test set holds whole classes (or groups) out."""
+    if config["holdout_classes"] is not None:
+        return holdout_split(y, config["holdout_classes"])
+    if config.get("holdout_groups") is not None:
+        return holdout_split(groups, config["holdout_groups"])
+    f = config["holdout_fraction"]
+    return class_disjoint_split(y if groups is None else groups, (1 - f, f), seed=config["seed"])
+
+
+def _validation_count(units, fraction, whole_groups):
+    """`(n, n_val)`: training classes (groups) and how many of them validation holds out.
+
+    Validation pairs need two classes (one group holds many), and `fraction` of them otherwise.
+    """
+    n = len(np.unique(units))
+    return n, max(1 if whole_groups else 2, int(round(fraction * n)))
+
+
+def resolve_validation(dataset, config):
+    """`(protocol, reason)`: how `split_indices` validates `dataset` under `config["validation"]`.
+
+    `"classes"` holds out whole training classes (whole groups with
+    `split_by`), so that thresholds and early stopping are chosen on classes
+    the model has not seen, as the test classes are; `"images"` holds out
+    images of the training classes. `"auto"` is `"classes"` when at least
+    `MIN_TRAIN_CLASSES` training classes (groups) would remain, else `"images"`.
+
+    Args:
+        dataset: a `siamkit.datasets.Dataset`.
+        config: a training config.
+
+    Returns:
+        `("classes" or "images", a sentence saying why)`.
+
+    Example:
+
+    >>> from siamkit import datasets
+    >>> config = {"validation": "auto", "holdout_classes": [7, 8, 9], "val_fraction": 0.15, "seed": 0}
+    >>> resolve_validation(datasets.load("digits"), config)[0]
+    'classes'
+    """
+    mode = config.get("validation")
+    if mode is None:  # a run saved before the option existed validated this way
+        return ("images" if config.get("split_by") is None else "classes"), "the run predates the validation option"
+    if mode != "auto":
+        return mode, f"validation = {mode!r} was set"
+    groups = meta_field(dataset, config, "split_by")
+    train_idx, _ = _test_split(dataset.y, groups, config)
+    kind = "classes" if groups is None else "groups"
+    n, n_val = _validation_count((dataset.y if groups is None else groups)[train_idx], config["val_fraction"],
+                                 groups is not None)
+    if n - n_val >= MIN_TRAIN_CLASSES:
+        return "classes", f"{n_val} of the {n} training {kind} are held out for validation"
+    return "images", (
+        f"only {n} training {kind}: holding {n_val} out for validation would leave {n - n_val} "
+        f"(fewer than {MIN_TRAIN_CLASSES}), so validation uses held-out images of the training classes "
+        "and the threshold is chosen on seen classes"
+    )
+
+
+def split_indices(dataset, config):
+    """Train, validation and test indices, the test classes unseen in training.
+
+    The test set holds whole classes out (`holdout_classes`, or
+    `holdout_fraction` of them); with `split_by`, a key of `dataset.meta`
+    such as Omniglot's `"alphabet"`, whole groups (`holdout_groups`, or a
+    fraction). Validation, which chooses thresholds and the epoch to keep,
+    holds out `val_fraction` of the training classes (groups), at least two
+    classes, or `val_fraction` of each training class's images, as
+    `resolve_validation` decides.
+
+    Returns:
+        `(train_idx, val_idx, test_idx)`.
+    """
+    y, seed = dataset.y, config["seed"]
+    groups = meta_field(dataset, config, "split_by")
+    train_idx, test_idx = _test_split(y, groups, config)
+    mode, _ = resolve_validation(dataset, config)
+    if mode == "images":
+        train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=seed)
+    else:
+        units = (y if groups is None else groups)[train_idx]
+        n, n_val = _validation_count(units, config["val_fraction"], groups is not None)
+        if n_val >= n:
+            raise DataError(
+                f"validation = 'classes' holds out {n_val} of the {n} training "
+                f"{'classes' if groups is None else 'groups'}, leaving none to train on: "
+                "add classes, lower val_fraction or set validation = 'images'"
+            )
+        keep, held = class_disjoint_split(units, (1 - n_val / n, n_val / n), seed=seed)
+        train_idx, val_idx = train_idx[keep], train_idx[held]
+    for part, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx)):
+        if len(idx) == 0:
+            raise DataError(
+                f"the {part} part of the split is empty ({len(np.unique(y))} classes, holdout_fraction "
+                f"{config['holdout_fraction']}, val_fraction {config['val_fraction']}); validation needs classes "
+                f"with 2 or more images, or groups to hold out: add data or change the fractions"
+            )
+    return train_idx, val_idx, test_idx
+
+
+def split_pairs(pairs, config):
+    """Random train, validation and test parts of labelled pairs, seeded."""
+    order = np.random.default_rng(config["seed"]).permutation(len(pairs))
+    n_test = max(1, int(round(config["holdout_fraction"] * len(pairs))))
+    n_val = max(1, int(round(config["val_fraction"] * len(pairs))))
+    if len(pairs) - n_test - n_val < 2:
+        raise DataError(f"{pairs.name}: {len(pairs)} pairs are too few to split into train, validation and test")
+    test, val, train = np.split(order, [n_test, n_test + n_val])
+    return tuple(pairs.subset(np.sort(part)) for part in (train, val, test))

@@ -8,7 +8,8 @@ checked download (see `sources`).
 
 Your own data: `load_folder` (one sub-folder per class), `load_pairs` (a
 `path_a,path_b,label` CSV), `load_cross_modal` (two roots paired by class
-name); `ImageStore` keeps large folders on disk, and
+name); `load_inputs` resolves a training config's data options into one
+of those; `ImageStore` keeps large folders on disk, and
 `siamkit.datasets.streaming.ImageBatches` feeds them to Keras with worker
 processes.
 
@@ -23,6 +24,7 @@ Example:
 from .base import Dataset, Pairs
 from .folders import load_cross_modal, load_folder, load_pairs, write_bad_files, write_manifest
 from .images import BadFileError
+from .inputs import load_inputs
 from .registry import DATASETS, DatasetSpec, get_spec, load
 from .store import ImageStore
 from .waveforms import Waveforms
@@ -39,6 +41,7 @@ __all__ = [
     "load",
     "load_cross_modal",
     "load_folder",
+    "load_inputs",
     "load_pairs",
     "write_bad_files",
     "write_manifest",

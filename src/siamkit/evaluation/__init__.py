@@ -20,7 +20,7 @@ from .calibration import Decision, calibrate, read_calibration, threshold, write
 from .lake import evaluate_lake_runs, read_lake_runs
 from .oneshot import evaluate_episodes, omniglot_episodes, sample_episodes
 from .pairs import all_pairs, random_pairs
-from .report import evaluate_run, format_table, heldout_data
+from .report import evaluate_run, format_table, holdout_data
 from .retrieval import retrieval_metrics
 from .verification import (
     average_precision,
@@ -46,7 +46,7 @@ __all__ = [
     "evaluate_lake_runs",
     "evaluate_run",
     "format_table",
-    "heldout_data",
+    "holdout_data",
     "omniglot_episodes",
     "random_pairs",
     "read_calibration",

@@ -1,9 +1,13 @@
 """`evaluate_run`: every protocol on a trained run, written to `RUN_DIR/eval/`.
 
 By default a run is evaluated on its own data, split as in training: the
-validation set (held-out images of the training classes) only chooses
+validation set (held-out training classes, or held-out images of the
+training classes; see `siamkit.data.resolve_validation`) only chooses
 thresholds, and every reported number comes from the held-out (test)
-classes. `siamkit evaluate` and `siamkit train` both call `evaluate_run`.
+classes. `verification.oracle` gives the best accuracy any threshold
+reaches on the test pairs, beside the accuracy at the validation threshold,
+to show what choosing the threshold on validation costs. `siamkit
+evaluate` and `siamkit train` both call `evaluate_run`.
 
 Outputs, in `RUN_DIR/eval/`: `metrics.json`, and the plots `roc.png`,
 `det.png`, `scores.png` (verification) and `oneshot.png`; the thresholds go
@@ -15,13 +19,14 @@ Example:
 >>> print(format_table(metrics))                             # doctest: +SKIP
 """
 
+import dataclasses
 import os
 
 import numpy as np
 
 from .. import _io
-from ..data.splits import class_disjoint_split
-from ..datasets import Dataset
+from ..data.splits import class_disjoint_split, resolve_validation, split_indices, validation_info
+from ..datasets import Dataset, load_inputs
 from ..errors import ConfigError, DataError, check_choice
 from ..runs import METRICS_FILE, Run
 from . import calibration as calibration_lib
@@ -44,13 +49,14 @@ def _own_data(config, dataset, data):
     return dataset in (None, config.get("dataset")) and data in (None, config.get("data"))
 
 
-def heldout_data(run, dataset=None, data=None, seed=None):
+def holdout_data(run, dataset=None, data=None, seed=None):
     """`(validation, test)` `Dataset`s for evaluating `run`.
 
     With neither `dataset` nor `data` (or the run's own), the run's data is
-    split exactly as in training (`siamkit.training.trainer.split_indices`):
-    validation = held-out images of the training classes, test = the
-    held-out classes. Other data is split by class into two seeded halves.
+    split exactly as in training (`siamkit.data.split_indices`):
+    validation = held-out training classes or images of them (as the run
+    was validated), test = the held-out classes. Other data is split by
+    class into two seeded halves.
 
     Args:
         run: a `Run` or its directory.
@@ -58,9 +64,6 @@ def heldout_data(run, dataset=None, data=None, seed=None):
         data: an image folder.
         seed: seed of the class split of other data (default: the run's).
     """
-    from ..training.inputs import load_inputs
-    from ..training.trainer import split_indices
-
     run = _open(run)
     config = run.config
     if _own_data(config, dataset, data):
@@ -72,14 +75,23 @@ def heldout_data(run, dataset=None, data=None, seed=None):
                 f"{run.path}: the run's held-out classes {expected} are not those of its data now; "
                 "the data changed since training (pass --dataset or --data to evaluate on other data)"
             )
-        return full.subset(val_idx), full.subset(test_idx)
+        mode, reason = resolve_validation(full, config)
+        validation = _labelled(full.subset(val_idx), mode, config.get("validation_reason", reason))
+        return validation, full.subset(test_idx)
     # Other data: resized to the model's input, split by class into validation and test halves.
     h, w, c = run.input_shape
     other = {**config, "dataset": dataset, "data": data, "data_b": None, "pairs_csv": None, "subset": None}
     full = _check_labelled(load_inputs({**other, "image_size": (h, w), "channels": c}), run)
     seed = config.get("seed", 0) if seed is None else seed
     val_idx, test_idx = class_disjoint_split(full.y, (0.5, 0.5), seed=seed)
-    return full.subset(val_idx), full.subset(test_idx)
+    halves = "the data is split by class into validation and test halves"
+    validation = _labelled(full.subset(val_idx), "classes", halves)
+    return validation, full.subset(test_idx)
+
+
+def _labelled(validation, mode, reason):
+    """`validation` with how it was drawn in its `info` (see `siamkit.data.validation_info`)."""
+    return dataclasses.replace(validation, info={**validation.info, **validation_info(mode, reason)})
 
 
 def _check_labelled(loaded, run):
@@ -104,6 +116,11 @@ def _describe(ds):
     return {"name": ds.name, "samples": len(ds), "classes": int(ds.num_classes)}
 
 
+def _described(validation):
+    """How the validation data was drawn (`validation`, `validation_reason`), when it says."""
+    return {key: validation.info[key] for key in ("validation", "validation_reason") if key in validation.info}
+
+
 def _draw_pairs(y, n_pairs, all_pairs, seed):
     if all_pairs:
         return pairs.all_pairs(y)
@@ -121,6 +138,7 @@ def _verification(
         val_same, val_scores, higher, target_far=target_far, output_kind=run.model.output_kind
     )
     cal["protocol"] = "all pairs" if all_pairs else f"{len(val_same)} balanced random pairs, seed {seed}"
+    cal.update(_described(val))
     calibration_file = calibration_lib.write_calibration(run, cal) if calibrate_run else None
     if csv_pairs is not None:
         z_a = _embed(run, csv_pairs.x_a, "pairs")
@@ -255,12 +273,13 @@ def evaluate_run(
     Args:
         run: a `Run` or its directory.
         protocol: `"verification"`, `"oneshot"`, `"retrieval"` or `"all"`.
-        validation: a `Dataset` for choosing thresholds (held-out images of
-            the training classes); with `test`, skips loading data.
+        validation: a `Dataset` for choosing thresholds (held-out classes or
+            images of the training classes; its `info` may say which, see
+            `siamkit.data.validation_info`); with `test`, skips loading data.
         test: a `Dataset` of held-out classes, which every metric is
             computed on.
         dataset, data: evaluate on another standard dataset or image folder
-            (see `heldout_data`) instead of the run's own held-out data.
+            (see `holdout_data`) instead of the run's own held-out data.
         csv_pairs: a `siamkit.datasets.Pairs` (a user's pair CSV) to score
             instead of random test pairs; thresholds still come from `validation`.
         n_pairs: random pairs per split (default: the run's `eval_pairs`, 2000).
@@ -290,7 +309,7 @@ def evaluate_run(
         raise ConfigError("pass both validation and test data, or neither")
     given = validation is not None
     if not given:
-        validation, test = heldout_data(run, dataset, data, seed)
+        validation, test = holdout_data(run, dataset, data, seed)
     out = run.file(EVAL_DIR)
     os.makedirs(out, exist_ok=True)
     wanted = PROTOCOLS[:3] if protocol == "all" else (protocol,)
@@ -302,6 +321,7 @@ def evaluate_run(
         "protocol": protocol,
         "seed": seed,
         "data": {"validation": _describe(validation), "test": _describe(test)},
+        **_described(validation),
     }
     figures = {}
     if "verification" in wanted:
@@ -347,6 +367,14 @@ def format_table(metrics):
         for name, at in v["at_threshold"].items():
             label = f"accuracy @ {name} threshold"
             lines.append(f"  {label:<30}{_pct(at['accuracy'])}  (threshold {at['threshold']:.4g}, F1 {at['f1']:.3f})")
+        oracle = v["oracle"]
+        lines.append(
+            f"  {'accuracy, oracle threshold':<30}{_pct(oracle['accuracy'])}  (threshold {oracle['threshold']:.4g} "
+            "chosen on the test pairs: a bound, not for decisions)"
+        )
+        if "validation" in metrics:
+            lines.append(f"  thresholds chosen on validation pairs of {metrics['validation'].replace('-', ' ')} "
+                         f"({metrics['validation_reason']})")
     for name, o in (metrics.get("oneshot") or {}).items():
         if "skipped" in o:
             lines.append(f"one-shot {name}: skipped ({o['skipped']})")

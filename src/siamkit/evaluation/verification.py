@@ -282,8 +282,12 @@ def verification_metrics(labels, scores, higher_is_similar=True, thresholds=None
 
     Returns:
         A dict: `n_pairs`, `n_positive`, `n_negative`, `roc_auc`,
-        `average_precision`, `eer`, `tar_at_far` (`{"0.01": tar, ...}`) and,
-        per threshold name, the `threshold_metrics` in `at_threshold`.
+        `average_precision`, `eer`, `tar_at_far` (`{"0.01": tar, ...}`),
+        `oracle` and, per threshold name, the `threshold_metrics` in
+        `at_threshold`. `oracle` is the best accuracy any threshold reaches
+        on these pairs, `max_t (TP(t) + TN(t)) / n`, and that threshold:
+        chosen on the test pairs themselves, it is a bound that shows what a
+        validation threshold costs, never a threshold to decide with.
     """
     op = _Operating(labels, scores, higher_is_similar)
     out = {
@@ -294,6 +298,7 @@ def verification_metrics(labels, scores, higher_is_similar=True, thresholds=None
         "average_precision": op.average_precision(),
         "eer": op.eer_point()[0],
         "tar_at_far": {},
+        "oracle": {"accuracy": float(op.accuracy.max()), "threshold": op.threshold(int(np.argmax(op.accuracy)))},
         "at_threshold": {},
     }
     for far in fars:

@@ -31,6 +31,7 @@ DEFAULTS = {
     "holdout_classes": None,
     "holdout_fraction": 0.3,
     "val_fraction": 0.15,
+    "validation": "auto",  # "classes": whole training classes; "images": images of them; "auto": classes if 5+ remain
     "split_by": None,  # a `meta` key (e.g. "alphabet"): split by whole groups, not classes
     "holdout_groups": None,  # with split_by: the groups held out as the test set
     "augment": None,
@@ -61,20 +62,34 @@ DEFAULTS = {
     "epochs": 15,
     "batch_size": 128,
     "seed": 0,
+    "early_stopping": True,  # stop when validation stops improving, keep the best epoch's weights
+    "patience": 5,  # epochs without improvement before stopping
+    "monitor": "val_roc_auc",  # what early stopping watches: "val_roc_auc" (of validation pairs) or "val_loss"
     # output
     "out": None,
     "eval_pairs": 2000,
 }
+
+# The default job (no data given: digits, classes 7-9 held out) trains an ensemble of five: on five
+# training classes (two more validate) single networks vary a lot with their initial weights, and
+# peak on the validation classes after one or two epochs. Applied only when no option beyond
+# `_JOB_OPTIONS` is given, so that any recipe of one's own starts from `DEFAULTS`.
+DEFAULT_JOB = {"ensemble": 5, "epochs": 10}
+# Options that leave the default job what it is: where it goes, its seed, and how it is validated.
+_JOB_OPTIONS = {"out", "seed", "data_dir", "eval_pairs", "validation", "early_stopping", "patience", "monitor"}
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap; prototypical
 # is Snell et al.'s softmax without one.
 MARGINS = {"contrastive": 1.0, "triplet": 0.2, "prototypical": 0.0}
 LR_SCHEDULES = ("constant", "cosine")
+# What early stopping may watch, and which way is better.
+MONITORS = {"val_loss": "min", "val_roc_auc": "max"}
 
 
 def _choices():
     from .. import distances, encoders, losses, miners, models
+    from ..data.splits import VALIDATION
 
     return {
         "encoder": list(encoders.ENCODERS),
@@ -84,6 +99,8 @@ def _choices():
         "mining": list(miners.MINERS),
         "optimizer": list(OPTIMIZERS),
         "lr_schedule": list(LR_SCHEDULES),
+        "validation": list(VALIDATION),
+        "monitor": list(MONITORS),
     }
 
 
@@ -103,6 +120,9 @@ def read_toml(path):
 def resolve(file=None, overrides=None):
     """Merge defaults, a TOML file and explicit overrides, then validate.
 
+    With no file and no options but those of `_JOB_OPTIONS`, the result is
+    the default job: `DEFAULTS` with `DEFAULT_JOB`.
+
     Args:
         file: path of a TOML config, or None.
         overrides: dict of options; `None` values mean "not given".
@@ -110,10 +130,12 @@ def resolve(file=None, overrides=None):
     Returns:
         The complete, validated config dict.
     """
+    given = read_toml(file) if file else {}
+    given.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config = dict(DEFAULTS)
-    if file:
-        config.update(read_toml(file))
-    config.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if not file and set(given) <= _JOB_OPTIONS:
+        config.update(DEFAULT_JOB)
+    config.update(given)
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown}; valid options are: {', '.join(sorted(DEFAULTS))}")
@@ -138,13 +160,15 @@ def validate(config):
 
     for key, choices in _choices().items():
         check_choice(key, config[key], choices)
-    for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs", "ensemble"):
+    for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs", "ensemble", "patience"):
         _positive(config, key)
     if config["classes_per_batch"] is not None:
         _positive(config, "classes_per_batch")
     if config["batches_per_epoch"] is not None:
         _positive(config, "batches_per_epoch")
     check_choice("rotations", config["rotations"], [1, 2, 4])
+    if not isinstance(config["early_stopping"], bool):
+        raise ConfigError(f"early_stopping must be true or false, got {config['early_stopping']!r}")
     if config["rotations"] > 1 and config["stream"]:
         raise ConfigError("rotations turn the whole training set in memory, which stream avoids: use one or the other")
     augment.from_config(config["augment"])  # a mistyped option fails here, before any data is read

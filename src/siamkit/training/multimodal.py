@@ -52,7 +52,7 @@ DEFAULTS = {
     "data_dir": None,
     "clip_seconds": 1.0,
     "val_takes": 5,
-    "heldout_speakers": False,
+    "holdout_speakers": False,
     # model
     "encoder": "cnn",
     "encoder_options": {},
@@ -377,7 +377,7 @@ def train(config=None, verbose="auto"):
     Trains on FSDD takes `5 + val_takes` and up (all speakers), calibrates
     the compare threshold on takes 5 .. 4 + val_takes, and reports
     cross-modal retrieval of the official test split (takes 0-4) against
-    the MNIST test images; with `heldout_speakers`, also `speaker_rotation`.
+    the MNIST test images; with `holdout_speakers`, also `speaker_rotation`.
 
     Args:
         config: options (see `DEFAULTS`); missing keys take their defaults.
@@ -431,8 +431,8 @@ def train(config=None, verbose="auto"):
     if config["val_takes"]:
         calibration = _calibrate(run, network, data, (clips[val], spoken[val]), config)
         metrics["calibration"] = {name: t["threshold"] for name, t in calibration["thresholds"].items()}
-    if config["heldout_speakers"]:
-        metrics["heldout_speakers"] = speaker_rotation(config, data, verbose=0)
+    if config["holdout_speakers"]:
+        metrics["holdout_speakers"] = speaker_rotation(config, data, verbose=0)
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
     return run, metrics
 
@@ -460,7 +460,7 @@ def evaluate(run, data_dir=None):
 def format_metrics(metrics):
     """The recall tables of `train` or `evaluate` as text lines for a terminal."""
     sections = [("FSDD test split (takes 0-4) vs MNIST test images", metrics.get("fsdd_test", metrics))]
-    rotation = metrics.get("heldout_speakers")
+    rotation = metrics.get("holdout_speakers")
     if rotation:
         speakers = [k for k in rotation if k not in ("mean", "train_seconds")]
         sections += [(f"held-out speaker {name}", rotation[name]) for name in speakers]

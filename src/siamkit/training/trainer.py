@@ -23,20 +23,23 @@ from ..data import (
     ClassBalancedBatches,
     LabelledPairs,
     PairDataset,
-    holdout_split,
+    meta_field,
+    resolve_validation,
     sample_pairs,
-    stratified_fraction,
+    split_indices,
+    split_pairs,
 )
-from ..data.splits import class_disjoint_split
 from ..errors import ConfigError, DataError
-from .config import DEFAULTS, resolve
-from ..datasets import Pairs
+from .config import DEFAULTS, MONITORS, resolve
+from ..datasets import Pairs, load_inputs
 from ..datasets.base import select
-from . import heldout
+from . import holdout
 from .feed import fit_sampler
-from .inputs import load_inputs
+from .stopping import BestEpoch, PairAUC
 
 BACKUP_DIR = "backup"
+# Early stopping's best weights and state (`BestEpoch`), beside the backup.
+BEST_DIR = "best"
 # An ensemble trains its members in RUN_DIR/members/K/ and keeps each finished one there as encoder.keras.
 MEMBERS_DIR = "members"
 MEMBER_FILE = "encoder.keras"
@@ -63,7 +66,7 @@ def new_run_dir(out):
 def resuming(run_dir, config, defaults=DEFAULTS):
     """True when `run_dir` holds an interrupted run of the same config (`defaults`: its kind's options)."""
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
-    started = any(os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, MEMBERS_DIR))
+    started = any(os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR))
     if not (started and os.path.isfile(config_path)):
         return False
     with open(config_path, encoding="utf-8") as f:
@@ -76,52 +79,6 @@ def resuming(run_dir, config, defaults=DEFAULTS):
             "resume with the same options or choose a new --out"
         )
     return True
-
-
-def meta_field(dataset, config, option):
-    """The per-sample `dataset.meta` field that `config[option]` names, or None when unset."""
-    key = config.get(option)
-    if key is None:
-        return None
-    if key not in dataset.meta:
-        raise ConfigError(
-            f"{option} {key!r} is not a per-sample field of dataset {dataset.name!r}; "
-            f"it has: {', '.join(sorted(dataset.meta)) or 'none'}"
-        )
-    return np.asarray(dataset.meta[key])
-
-
-def split_indices(dataset, config):
-    """Train, validation and test indices, the test classes unseen in training.
-
-    Validation holds out images of the training classes (for choosing
-    thresholds); the test set holds whole classes out. With `split_by`, a
-    key of `dataset.meta` such as Omniglot's `"alphabet"`, validation and
-    test hold out whole groups instead (`holdout_groups`, or a fraction).
-    """
-    y, seed = dataset.y, config["seed"]
-    groups = meta_field(dataset, config, "split_by")
-    if config["holdout_classes"] is not None:
-        train_idx, test_idx = holdout_split(y, config["holdout_classes"])
-    elif config.get("holdout_groups") is not None:
-        train_idx, test_idx = holdout_split(groups, config["holdout_groups"])
-    else:
-        f = config["holdout_fraction"]
-        train_idx, test_idx = class_disjoint_split(y if groups is None else groups, (1 - f, f), seed=seed)
-    if groups is None:
-        train_idx, val_idx = stratified_fraction(train_idx, y, config["val_fraction"], seed=seed)
-    else:
-        v = config["val_fraction"]
-        keep, held = class_disjoint_split(groups[train_idx], (1 - v, v), seed=seed)
-        train_idx, val_idx = train_idx[keep], train_idx[held]
-    for part, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx)):
-        if len(idx) == 0:
-            raise DataError(
-                f"the {part} part of the split is empty ({len(np.unique(y))} classes, holdout_fraction "
-                f"{config['holdout_fraction']}, val_fraction {config['val_fraction']}); validation needs classes "
-                f"with 2 or more images, or groups to hold out: add data or change the fractions"
-            )
-    return train_idx, val_idx, test_idx
 
 
 def build_encoder(config, input_shape, **extra):
@@ -192,6 +149,21 @@ def _rotated(x, y, rotations, groups=None):
     return turned, _turned_ids(y, rotations), None if groups is None else _turned_ids(groups, rotations)
 
 
+def _validation_pairs(config, x_val, y_val):
+    """`([x1, x2], same)`: fixed, seeded pairs of the validation images."""
+    try:
+        first, second, same = sample_pairs(y_val, config["eval_pairs"], rng=config["seed"])
+    except DataError as err:
+        part = (
+            f"the validation images (val_fraction {config['val_fraction']} of each training class's images)"
+            if config["validation"] == "images" else "the validation classes"
+        )
+        raise DataError(
+            f"{part} cannot form pairs: {err}. Use classes with more images or a larger val_fraction"
+        ) from None
+    return [x_val[first], x_val[second]], same
+
+
 def _class_data(config, x, y, train_idx, val_idx, groups=None):
     """The sampler to fit on and fixed validation data, for class-labelled data.
 
@@ -210,30 +182,14 @@ def _class_data(config, x, y, train_idx, val_idx, groups=None):
             x_train, y_train, classes, config["samples_per_class"],
             batches_per_epoch=config.get("batches_per_epoch"), augment=augment, seed=seed, groups=g_train,
         )
+        # In a seeded random order, so that validation batches mix classes as training batches do.
+        val_idx = np.random.default_rng(seed).permutation(val_idx)
         return train, (x[val_idx], y[val_idx])
     train = PairDataset(
         x_train, y_train, batch_size=config["batch_size"], positive_fraction=config["positive_fraction"],
         pairs_per_epoch=config["pairs_per_epoch"], augment=augment, seed=seed,
     )
-    try:
-        first, second, same = sample_pairs(y[val_idx], config["eval_pairs"], rng=seed)
-    except DataError as err:
-        raise DataError(
-            f"the validation images (val_fraction {config['val_fraction']} of each training class's images) "
-            f"cannot form pairs: {err}. Use classes with more images or a larger val_fraction"
-        ) from None
-    return train, ([x[val_idx][first], x[val_idx][second]], same)
-
-
-def split_pairs(pairs, config):
-    """Random train, validation and test parts of labelled pairs, seeded."""
-    order = np.random.default_rng(config["seed"]).permutation(len(pairs))
-    n_test = max(1, int(round(config["holdout_fraction"] * len(pairs))))
-    n_val = max(1, int(round(config["val_fraction"] * len(pairs))))
-    if len(pairs) - n_test - n_val < 2:
-        raise DataError(f"{pairs.name}: {len(pairs)} pairs are too few to split into train, validation and test")
-    test, val, train = np.split(order, [n_test, n_test + n_val])
-    return tuple(pairs.subset(np.sort(part)) for part in (train, val, test))
+    return train, _validation_pairs(config, x[val_idx], y[val_idx])
 
 
 def _pairs_data(config, train_pairs, val_pairs):
@@ -263,8 +219,15 @@ def train(config=None, verbose="auto"):
 
     Data with classes (a standard dataset or an image folder) is split by
     class: the test classes are never seen in training, and validation pairs
-    come from held-out images of the training classes. Labelled pairs (a pair
-    CSV) are split at random into train, validation and test pairs.
+    come from held-out training classes (`validation = "classes"`, the
+    default when 5 or more training classes remain) or from held-out images
+    of the training classes (`"images"`); see
+    `siamkit.data.resolve_validation`. Validation chooses the decision
+    threshold and, with `early_stopping`, the epoch whose weights are kept:
+    training stops after `patience` epochs in which `monitor` (the ROC AUC
+    of the validation pairs, or the validation loss) did not improve.
+    Labelled pairs (a pair CSV) are split at random into train, validation
+    and test pairs.
 
     With `ensemble = N > 1`, N encoders are trained one after another on the
     same split, member k with seed `seed + k` (initial weights, batches,
@@ -303,8 +266,10 @@ def train(config=None, verbose="auto"):
         x, y = loaded.x, loaded.y
         if config["holdout_classes"] is None and not (config["data"] or config["dataset"] not in (None, "digits")):
             config["holdout_classes"] = [7, 8, 9]  # the embedded default: train on 0-6, test on 7-9
+        config["validation"], config["validation_reason"] = resolve_validation(loaded, config)
         train_idx, val_idx, test_idx = split_indices(loaded, config)
         config["train_classes"] = np.unique(y[train_idx]).tolist()
+        config["validation_classes"] = np.unique(y[val_idx]).tolist()
         config["test_classes"] = np.unique(y[test_idx]).tolist()
         sample = x[:1]
         groups = meta_field(loaded, config, "batch_groups")
@@ -320,7 +285,9 @@ def train(config=None, verbose="auto"):
         _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
 
     started = time.perf_counter()
-    members = [_train_member(config, k, member_data, sample, resume, verbose) for k in range(config["ensemble"])]
+    members, best_epochs = zip(
+        *(_train_member(config, k, member_data, sample, resume, verbose) for k in range(config["ensemble"]))
+    )
     train_seconds = time.perf_counter() - started
     if len(members) == 1:
         model = members[0]
@@ -330,14 +297,16 @@ def train(config=None, verbose="auto"):
         _join_histories(run_dir, len(members))
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
-    for leftover in (BACKUP_DIR, MEMBERS_DIR):
+    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR):
         shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
-        report = heldout.evaluate_pairs(run, val_pairs, test_pairs)
+        report = holdout.evaluate_pairs(run, val_pairs, test_pairs)
     else:
-        report = heldout.evaluate_classes(run, loaded, val_idx, test_idx, config)
-    metrics = {**heldout.summary(report), "train_seconds": round(train_seconds, 2)}
+        report = holdout.evaluate_classes(run, loaded, val_idx, test_idx, config)
+    metrics = {**holdout.summary(report), "train_seconds": round(train_seconds, 2)}
+    if config["early_stopping"]:  # the epoch (0-based, as in history.csv) whose weights were kept
+        metrics["best_epoch"] = best_epochs[0] if len(best_epochs) == 1 else list(best_epochs)
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
     return run, metrics
 
@@ -348,12 +317,20 @@ def _member_dir(config, k):
 
 
 def _train_member(config, k, member_data, sample, resume, verbose):
-    """Train member `k` of the run (seed `seed + k`) and return its `SiameseNetwork`; a finished one is loaded."""
+    """Train member `k` of the run (seed `seed + k`); a finished one is loaded.
+
+    Returns:
+        `(SiameseNetwork, best epoch)`; the epoch is None without early stopping.
+    """
     member_dir = _member_dir(config, k)
+    best = BestEpoch(
+        os.path.join(member_dir, BEST_DIR), config["monitor"], config["patience"], MONITORS[config["monitor"]]
+    )
+    stopping = config["early_stopping"]
     finished = os.path.join(member_dir, MEMBER_FILE) if config["ensemble"] > 1 else None
     if finished and os.path.isfile(finished):  # trained before an interruption
         encoder = keras.saving.load_model(finished, safe_mode=True, compile=False)
-        return models.SiameseNetwork(encoder, build_head(config))
+        return models.SiameseNetwork(encoder, build_head(config)), best.state["best_epoch"] if stopping else None
     os.makedirs(member_dir, exist_ok=True)
     if k:
         config = {**config, "seed": config["seed"] + k}
@@ -376,14 +353,23 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
         keras.callbacks.TerminateOnNaN(),
     ]
-    fit_sampler(
-        fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
-        validation_batch_size=config["batch_size"],
-    )
+    if stopping and best.stopped:  # stopped early before an interruption: nothing is left to train
+        best.restore(fit_model)
+    else:
+        if stopping:
+            callbacks.insert(0, best)  # before the backup: see `BestEpoch`
+        if stopping and config["monitor"] == "val_roc_auc":  # first: the others read its value
+            # Pair losses validate on pairs already; P x K batch losses on labelled images, paired here.
+            (first, second), same = val_data if isinstance(val_data[0], list) else _validation_pairs(config, *val_data)
+            callbacks.insert(0, PairAUC(model, first, second, same))
+        fit_sampler(
+            fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
+            validation_batch_size=config["batch_size"],
+        )
     if finished:
         _io.save_model(encoder, finished)
         shutil.rmtree(os.path.join(member_dir, BACKUP_DIR), ignore_errors=True)
-    return model
+    return model, best.state["best_epoch"] if stopping else None
 
 
 def _join_histories(run_dir, count):

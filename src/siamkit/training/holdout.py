@@ -5,18 +5,29 @@ Thresholds are always chosen on validation pairs and applied to test pairs;
 short `metrics.json` summary at the top of the run directory.
 """
 
+import dataclasses
+
 import numpy as np
 
 from .. import evaluation
+from ..data import validation_info
+
+# Labelled pairs have no classes to hold out: they are split at random.
+PAIRS_VALIDATION = {
+    "validation": "held-out-pairs",
+    "validation_reason": "the pair CSV is split at random into train, validation and test pairs",
+}
 
 
 def evaluate_classes(run, dataset, val_idx, test_idx, config):
     """Full evaluation on held-out classes; `eval/metrics.json`, plots, `calibration.json`."""
     protocol = "all" if len(np.unique(dataset.y[test_idx])) >= 2 else "verification"
+    validation = dataset.subset(val_idx)
+    described = validation_info(config["validation"], config["validation_reason"])
     return evaluation.evaluate_run(
         run,
         protocol=protocol,
-        validation=dataset.subset(val_idx),
+        validation=dataclasses.replace(validation, info={**validation.info, **described}),
         test=dataset.subset(test_idx),
         seed=config["seed"],
         n_pairs=config["eval_pairs"],
@@ -32,11 +43,12 @@ def evaluate_pairs(run, val_pairs, test_pairs):
 
     higher = model.higher_is_similar
     calibration = evaluation.calibrate(val_pairs.y, scores(val_pairs), higher, output_kind=model.output_kind)
+    calibration.update(PAIRS_VALIDATION)
     evaluation.write_calibration(run, calibration)
     thresholds = {name: t["threshold"] for name, t in calibration["thresholds"].items()}
     report = evaluation.verification_metrics(test_pairs.y, scores(test_pairs), higher, thresholds=thresholds)
     report["calibration"] = calibration["thresholds"]
-    return {"verification": report}
+    return {"verification": report, **PAIRS_VALIDATION}
 
 
 def summary(report):
@@ -46,10 +58,15 @@ def summary(report):
     out = {
         "test_roc_auc": verification["roc_auc"],
         "test_accuracy": at_best["accuracy"],
+        # the best accuracy of any threshold on the test pairs: a bound on `test_accuracy`, not for decisions
+        "test_oracle_accuracy": verification["oracle"]["accuracy"],
         "test_eer": verification["eer"],
         "threshold": at_best["threshold"],
         "test_pairs": verification["n_pairs"],
     }
+    for key in ("validation", "validation_reason"):
+        if key in report:
+            out[key] = report[key]
     for name, result in report.get("oneshot", {}).items():
         out[f"oneshot_{name.replace(' ', '_')}"] = result["accuracy"]
     if "retrieval" in report:

@@ -17,9 +17,10 @@ used go to `manifest.csv` (and `manifest_b.csv` for a second root), and with
 
 import os
 
-from .. import datasets
-from ..datasets import images
 from ..errors import ConfigError
+from . import images
+from .folders import load_cross_modal, load_folder, load_pairs, write_bad_files, write_manifest
+from .registry import load
 
 MANIFEST_FILE = "manifest.csv"
 MANIFEST_B_FILE = "manifest_b.csv"
@@ -74,7 +75,7 @@ def load_inputs(config, run_dir=None):
     _check_sources(config)
     data, data_b, pairs_csv = config.get("data"), config.get("data_b"), config.get("pairs_csv")
     if not (data or pairs_csv):
-        return datasets.load(
+        return load(
             config.get("dataset") or DEFAULT_DATASET,
             subset=config.get("subset"),
             image_size=config.get("image_size"),
@@ -83,11 +84,11 @@ def load_inputs(config, run_dir=None):
         )
     options = _file_options(config)
     if pairs_csv:
-        loaded = datasets.load_pairs(pairs_csv, root_a=data, root_b=data_b, **options)
+        loaded = load_pairs(pairs_csv, root_a=data, root_b=data_b, **options)
     elif data_b:
-        loaded = datasets.load_cross_modal(data, data_b, **options)
+        loaded = load_cross_modal(data, data_b, **options)
     else:
-        loaded = datasets.load_folder(
+        loaded = load_folder(
             data, stream=bool(config.get("stream")), cache_dir=config.get("cache_dir"), **options
         )
     if run_dir is not None:
@@ -98,7 +99,7 @@ def load_inputs(config, run_dir=None):
 def _record(loaded, run_dir, skip_bad):
     parts = loaded if isinstance(loaded, tuple) else (loaded,)
     for part, name in zip(parts, (MANIFEST_FILE, MANIFEST_B_FILE)):
-        datasets.write_manifest(part, os.path.join(run_dir, name))
+        write_manifest(part, os.path.join(run_dir, name))
     if skip_bad:
         bad = [row for part in parts for row in part.info["bad_files"]]
-        datasets.write_bad_files(bad, os.path.join(run_dir, BAD_FILES_FILE))
+        write_bad_files(bad, os.path.join(run_dir, BAD_FILES_FILE))
