@@ -90,6 +90,11 @@ def test_compare_matches_the_library(served, trained_run):
     files = {"a": ("a.png", paths[0].read_bytes()), "b": ("b.png", paths[5].read_bytes())}
     status, multipart = _call(url + "/v1/compare", files=files)
     assert status == 200 and multipart["score"] == pytest.approx(body["score"], rel=1e-6)
+    # an index item by id in place of the second file: its own file, never a path from the request
+    status, by_id = _call(url + "/v1/compare", {"a": _file(paths[0]), "b_item": _id_of(served[2], paths[5])})
+    assert status == 200 and by_id["score"] == pytest.approx(body["score"], rel=1e-6)
+    status, answer = _call(url + "/v1/compare", {"a": _file(paths[0])})
+    assert status == 400 and "as b, or an index item's id as b_item" in answer["error"]
 
 
 def test_search_ranks_the_gallery_like_the_cli(served, capsys):

@@ -118,7 +118,8 @@ class EmbedRequest(pydantic.BaseModel):
 
 class CompareRequest(pydantic.BaseModel):
     a: FileB64 = pydantic.Field(description="read by the first tower")
-    b: FileB64 = pydantic.Field(description="read by the second tower of a two-tower run, else the first")
+    b: FileB64 | None = pydantic.Field(None, description="read by the second tower of a two-tower run, else the first")
+    b_item: int | None = pydantic.Field(None, ge=0, description="an index item's id, in place of b: its own file")
 
 
 class SearchRequest(pydantic.BaseModel):
@@ -539,14 +540,17 @@ def _add_routes(app, service, settings, key, metrics):
 
     @app.post("/v1/compare", response_model=CompareResponse, tags=["similarity"], dependencies=[read],
               responses=_ERRORS, summary="Compare two files: score, distance and decision",
-              openapi_extra=_body_doc(CompareRequest, {"a": "file", "b": "file"}))
+              openapi_extra=_body_doc(CompareRequest, {"a": "file", "b": "file", "b_item": "id"}))
     async def compare(request: Request):
         got = await _form_or_json(request, CompareRequest, settings.max_files)
         if isinstance(got, tuple):
-            a, b = _one(got[0], "a"), _one(got[0], "b")
+            files, fields = got
+            b_item = _int_field(fields, "b_item", None)
+            a, b = _one(files, "a"), None if b_item is not None else _one(files, "b")
         else:
-            a, b = decode_file(got.a.model_dump(), "a"), decode_file(got.b.model_dump(), "b")
-        result = await call(service.compare_uploads, a, b)
+            a, b_item = decode_file(got.a.model_dump(), "a"), got.b_item
+            b = None if got.b is None else decode_file(got.b.model_dump(), "b")
+        result = await call(service.compare_uploads, a, b, b_item)
         return {**result, "decision": "same" if result["same"] else "different"}
 
     @app.post("/v1/search", response_model=SearchResponse, tags=["similarity"], dependencies=[read],
@@ -641,6 +645,7 @@ _FORM_TYPES = {
     "file": {"type": "string", "format": "binary"},
     "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
     "integer": {"type": "integer", "minimum": 1},
+    "id": {"type": "integer", "minimum": 0, "description": "an index item's id, in place of b"},
     "strings": {"type": "array", "items": {"type": "string"}, "description": "one per file"},
     "json": {"type": "array", "items": {"type": "string"}, "description": "one JSON object per file"},
 }
@@ -652,8 +657,7 @@ def _body_doc(model, form):
         "requestBody": {
             "required": True,
             "content": {
-                "multipart/form-data": {"schema": {"type": "object", "required": [next(iter(form))] if
-                                                   model is not CompareRequest else ["a", "b"],
+                "multipart/form-data": {"schema": {"type": "object", "required": [next(iter(form))],
                                                    "properties": {n: _FORM_TYPES[t] for n, t in form.items()}}},
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
             },

@@ -286,12 +286,20 @@ class SimilarityService:
         z = self._embed_uploads(uploads)
         return {"dim": int(z.shape[1]), "embeddings": z.tolist()}
 
-    def compare_uploads(self, a, b):
-        """What `siamkit compare` prints for two files (a two-tower run reads `b` with its second tower)."""
+    def compare_uploads(self, a, b=None, b_item=None):
+        """What `siamkit compare` prints for two files (a two-tower run reads `b` with its second tower).
+
+        `b_item`, an index item's id, stands for `b`: the item's own file.
+        """
         from ..evaluation.compare import compare_embeddings
 
         if self.decision.threshold is None:
             self.decision([])  # raises the error that says how to get a threshold, before any work
+        if (b is None) == (b_item is None):
+            raise DataError("send the second file as b, or an index item's id as b_item (one of them)")
+        if b is None:
+            with open(self._item_path(b_item, "a file"), "rb") as f:
+                b = Upload(f"item {b_item}", f.read())
         groups = [self._read([a], "a"), self._read([b], "b" if self.run.is_two_tower else "a")]
         z_a, z_b = self._embed_all(groups)
         with self._lock:
@@ -384,10 +392,8 @@ class SimilarityService:
                 _remove_quietly(path)
             return {"id": item_id, "index_size": len(index)}
 
-    def thumbnail(self, item_id):
-        """PNG bytes of an index item's image, at most `Limits.thumbnail_px` on a side."""
-        from PIL import Image, ImageOps
-
+    def _item_path(self, item_id, what):
+        """The server file of an index item's image: found by id, so no path from a request reaches the disk."""
         index = self._need_index()
         with self._index_lock:
             known = item_id in set(index.ids.tolist())
@@ -395,7 +401,14 @@ class SimilarityService:
         if not known:
             raise NotFound(f"no item {item_id} in the index")
         if not isinstance(path, str) or _kinds().get(os.path.splitext(path)[1].lower()) != "image":
-            raise NotFound(f"item {item_id} has no image to show")
+            raise NotFound(f"item {item_id} has no image ({what})")
+        return path
+
+    def thumbnail(self, item_id):
+        """PNG bytes of an index item's image, at most `Limits.thumbnail_px` on a side."""
+        from PIL import Image, ImageOps
+
+        path = self._item_path(item_id, "an image to show")
         try:
             with Image.open(path) as img:
                 img = ImageOps.exif_transpose(img)
