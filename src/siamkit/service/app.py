@@ -229,22 +229,22 @@ class ErrorBody(pydantic.BaseModel):
     request_id: str
 
 
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 503, 504)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 415, 503, 504)}
 
 
 # -- errors -------------------------------------------------------------------
 
 
 class Unauthorized(SiamkitError):
-    pass
+    """No API key, or a wrong one, where one is needed (401)."""
 
 
 class Forbidden(SiamkitError):
-    pass
+    """An index write on a service without an API key (403)."""
 
 
 class UnsupportedMedia(DataError):
-    pass
+    """A body that is neither multipart nor JSON (415)."""
 
 
 _STATUS = ((Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (TooLarge, 413), (UnsupportedMedia, 415),
@@ -256,22 +256,32 @@ def _error(request, status, message, headers=None):
     return JSONResponse({"error": message, "request_id": request_id}, status, headers=headers)
 
 
+def _where(loc):
+    """`items[0].file` from pydantic's `("items", 0, "file")`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "the request body"
+
+
+def _is_file(loc):
+    return bool(loc) and (loc[-1] in ("a", "b", "file") or (isinstance(loc[-1], int) and loc[-2:-1] == ("files",)))
+
+
 def _validation_message(errors):
     """One sentence per pydantic error, in the words of the JSON form."""
     out = []
     for err in errors:
-        loc = [str(p) for p in err["loc"] if p != "body"]
-        where = ".".join(loc) or "the request body"
+        loc = tuple(p for p in err["loc"] if p != "body")
+        where = _where(loc)
         if err["type"] == "missing":
             out.append(f"the request body lacks {where!r}" if len(loc) == 1 else f"{where} is missing")
         elif err["type"] == "too_short":
-            out.append(f"{where} must be a non-empty list of files")
-        elif err["type"] in ("model_type", "model_attributes_type") and loc[-1] in ("a", "b", "file") or (
-            err["type"] == "model_type" and loc[-1].isdigit()
-        ):
+            out.append(f"{where} must be a non-empty list")
+        elif err["type"] == "model_type" and _is_file(loc):
             out.append(f"{where} must be an object {{\"name\": \"x.png\", \"data\": \"<base64>\"}}, "
                        f"got {str(err.get('input'))[:80]!r}")
-        elif loc and loc[-1] == "k":
+        elif loc == ("k",):
             out.append(f"k must be a positive integer, got {err.get('input')!r}")
         else:
             out.append(f"{where}: {err['msg']}")

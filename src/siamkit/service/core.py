@@ -243,11 +243,13 @@ class SimilarityService:
                 "send a smaller image"
             )
 
-    def _read(self, uploads, modality=None):
-        """Model inputs of uploads of one type: `(x, modality)`; `modality` forces the tower."""
+    def _read(self, uploads, exts, modality=None):
+        """Model inputs of checked uploads of one type (`exts` from `_check`): `(x, modality)`.
+
+        `modality` forces the tower.
+        """
         from ..index.inputs import read_files
 
-        exts = self._check(uploads)
         with tempfile.TemporaryDirectory(prefix="siamkit-serve-") as folder:
             paths = [os.path.join(folder, f"{i}{ext}") for i, ext in enumerate(exts)]
             for path, upload in zip(paths, uploads):
@@ -266,13 +268,12 @@ class SimilarityService:
                     message = message.replace(path, repr(upload.name).strip("'"))
                 raise DataError(message) from None
 
-    def _embed_uploads(self, uploads):
-        """Embeddings of files of any readable types, in order."""
-        self._check(uploads)
+    def _embed_uploads(self, uploads, exts):
+        """Embeddings of checked files of any readable types, in order."""
         by_kind = {}
-        for i, upload in enumerate(uploads):
-            by_kind.setdefault(_kinds()[sniff(upload.data)], []).append(i)
-        groups = [self._read([uploads[i] for i in rows]) for rows in by_kind.values()]
+        for i, ext in enumerate(exts):
+            by_kind.setdefault(_kinds()[ext], []).append(i)
+        groups = [self._read([uploads[i] for i in rows], [exts[i] for i in rows]) for rows in by_kind.values()]
         z = None
         for rows, zs in zip(by_kind.values(), self._embed_all(groups)):
             if z is None:
@@ -283,7 +284,7 @@ class SimilarityService:
     # -- operations ----------------------------------------------------------
 
     def embed_uploads(self, uploads):
-        z = self._embed_uploads(uploads)
+        z = self._embed_uploads(uploads, self._check(uploads))
         return {"dim": int(z.shape[1]), "embeddings": z.tolist()}
 
     def compare_uploads(self, a, b=None, b_item=None):
@@ -300,7 +301,8 @@ class SimilarityService:
         if b is None:
             with open(self._item_path(b_item, "a file"), "rb") as f:
                 b = Upload(f"item {b_item}", f.read())
-        groups = [self._read([a], "a"), self._read([b], "b" if self.run.is_two_tower else "a")]
+        groups = [self._read([a], self._check([a]), "a"),
+                  self._read([b], self._check([b]), "b" if self.run.is_two_tower else "a")]
         z_a, z_b = self._embed_all(groups)
         with self._lock:
             return compare_embeddings(self.run, z_a, z_b, self.decision)
@@ -312,7 +314,7 @@ class SimilarityService:
         index = self._need_index()
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise DataError(f"k must be a positive integer, got {k!r}")
-        z = self._embed_uploads(uploads)
+        z = self._embed_uploads(uploads, self._check(uploads))
         with self._index_lock:
             k = min(k, self.limits.max_k, max(len(index), 1))  # more than the index holds would only pad
             with self._lock:
@@ -353,7 +355,7 @@ class SimilarityService:
             if {"path", "id"} & set(record):
                 raise DataError(f"metadata keys 'id' and 'path' are the service's; rename them in {record!r}")
         exts = self._check(uploads)
-        z = self._embed_uploads(uploads)
+        z = self._embed_uploads(uploads, exts)
         folder = os.path.join(self.index_dir, UPLOADS)
         os.makedirs(folder, exist_ok=True)
         with self._index_lock:
