@@ -2,6 +2,7 @@
 
 import base64
 import concurrent.futures
+import contextlib
 import io
 import json
 import os
@@ -314,6 +315,38 @@ def test_items_added_and_removed_are_searched_and_saved(served):
     assert status == 404 and "no item 12" in body["error"]
 
 
+def _serve(*args):
+    """`siamkit serve ARGS` in a subprocess on a free port: `(process, base URL)` once it listens."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    server = subprocess.Popen([sys.executable, "-m", "siamkit.cli", "serve", *args, "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    for line in server.stdout:  # uvicorn's log names the port it bound
+        if "Uvicorn running on" in line:
+            threading.Thread(target=server.stdout.read, daemon=True).start()  # the log must not fill the pipe
+            return server, f"http://127.0.0.1:{int(line.rsplit(':', 1)[1].split()[0])}"
+    server.kill()
+    raise AssertionError("the server did not start")
+
+
+def test_the_cli_serves_with_several_workers(trained_run, gallery_index):
+    index_dir, paths = gallery_index
+    server, url = _serve(trained_run.path, "--index", str(index_dir), "--workers", "2", "--threshold", "1.0")
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # the workers load the model after the port opens
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/health/ready", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.5)
+        files = {"a": ("a.png", paths[0].read_bytes()), "b": ("b.png", paths[5].read_bytes())}
+        answers = [httpx.post(url + "/v1/compare", files=files, timeout=60) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4 and answers[0].json()["threshold_source"] == "given"
+        assert httpx.get(url + "/v1/model").json()["index"]["size"] == 12
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
 def test_a_server_killed_mid_write_leaves_the_old_or_the_new_index(trained_run, tmp_path):
     import random
 
@@ -322,19 +355,9 @@ def test_a_server_killed_mid_write_leaves_the_old_or_the_new_index(trained_run, 
     assert main(["index", "build", trained_run.path, "--data", str(tmp_path / "gallery"), "--out", str(index_dir),
                  "--quiet"]) == 0
     (tmp_path / "key").write_text(KEY)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "siamkit.cli", "serve", trained_run.path, "--index", str(index_dir), "--port", "0",
-         "--api-key-file", str(tmp_path / "key")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    server, base = _serve(trained_run.path, "--index", str(index_dir), "--api-key-file", str(tmp_path / "key"))
     try:
-        port = None
-        for line in server.stdout:  # uvicorn's log names the port it bound
-            if "Uvicorn running on" in line:
-                port = int(line.rsplit(":", 1)[1].split()[0])
-                break
-        assert port, "the server did not start"
-        url = f"http://127.0.0.1:{port}/v1/index/items"
+        url = base + "/v1/index/items"
         files = [("files", (p.name, p.read_bytes())) for p in gallery[:20]]
 
         def add_forever():

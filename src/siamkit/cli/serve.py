@@ -78,6 +78,7 @@ def run(args):
     if args.workers == 1:  # the app is built here, so errors in the run or index surface before the port opens
         uvicorn.run(app_from_env(), host=args.host, port=args.port, log_level="info")
     else:
+        # Each worker imports Keras and loads the model before it answers the supervisor's first ping.
         uvicorn.run("siamkit.service.app:app_from_env", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="info")
+                    workers=args.workers, log_level="info", timeout_worker_healthcheck=120)
     return 0
