@@ -391,6 +391,14 @@ def test_concurrent_requests_land_in_one_model_call(trained_run, gallery_index, 
     url = live_server(app)
     calls, embed = [], trained_run.embed
     monkeypatch.setattr(trained_run, "embed", lambda x, *a, **k: calls.append(len(x)) or embed(x, *a, **k))
+    service, arrived = app.state.service, threading.Barrier(8, timeout=30)
+    read = service._read
+
+    def read_together(*args, **kwargs):  # all eight requests are on their way before any submits
+        arrived.wait()
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_read", read_together)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda p: _call(url + "/v1/embed", {"files": [_file(p)]}), paths[:8]))
     assert all(status == 200 for status, _ in answers)
@@ -401,6 +409,26 @@ def test_concurrent_requests_land_in_one_model_call(trained_run, gallery_index, 
     assert 'siamkit_batch_rows_bucket{le="8.0"} 1.0' in metrics and "siamkit_queue_depth 0.0" in metrics
     assert 'siamkit_requests_total{method="POST",route="/v1/embed",status="200"} 8.0' in metrics
     assert 'siamkit_request_seconds_count{method="POST",route="/v1/embed"} 8.0' in metrics
+
+
+def test_a_lone_request_does_not_wait_for_a_batch():
+    from siamkit.service import Batcher
+
+    calls = []
+    batcher = Batcher(lambda x, m: calls.append(len(x)) or x[:, :2], max_batch=32, max_wait_ms=2000)
+    try:
+        start = time.monotonic()
+        with batcher.expecting():
+            future = batcher.submit(np.ones((3, 4)))
+        np.testing.assert_array_equal(future.result(timeout=5), np.ones((3, 2)))
+        assert time.monotonic() - start < 1 and calls == [3]  # nobody else on the way: no 2 s wait
+        with batcher.expecting():  # announced requests are waited for, and share the call
+            first = batcher.submit(np.zeros((1, 4)))
+            time.sleep(0.2)
+            second = batcher.submit(np.zeros((2, 4)))
+        assert first.result(5).shape == (1, 2) and second.result(5).shape == (2, 2) and calls == [3, 3]
+    finally:
+        batcher.close()
 
 
 def test_a_full_queue_answers_503_and_a_slow_model_504(trained_run, gallery_index, live_server, monkeypatch):

@@ -2,11 +2,13 @@
 
 Requests put `(x, modality)` on a bounded queue and wait on a future. One
 worker thread takes the first waiting item, then gathers more until the
-batch holds `max_batch` rows or `max_wait_ms` have passed since that first
-item, embeds each modality's rows in one call and hands every request its
-rows back. Gathering costs at most `max_wait_ms` of latency and turns `n`
-concurrent calls of fixed cost `c` into one of cost about `c`; `max_batch=1`
-turns it off. A full queue refuses new work (`Busy`) instead of growing.
+batch holds `max_batch` rows, or `max_wait_ms` have passed since that first
+item, or no other request is on its way (none waiting, none inside
+`expecting()` reading its files): a lone request does not wait at all. It
+embeds each modality's rows in one call and hands every request its rows
+back, so `n` concurrent calls of fixed cost `c` cost about one `c`;
+`max_batch=1` turns it off. A full queue refuses new work (`Busy`) instead
+of growing.
 
 Example:
 
@@ -16,6 +18,7 @@ Example:
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -27,6 +30,7 @@ from ..errors import ConfigError, SiamkitError
 
 
 _NOTHING = object()
+_POLL_S = 0.0005  # how often a gathering worker looks again for requests on their way
 
 
 class Busy(SiamkitError):
@@ -62,6 +66,7 @@ class Batcher:
         self.on_batch = on_batch
         self._queue = queue.Queue(queue_size)
         self._held = _NOTHING  # an item taken that did not fit the last batch
+        self._expected, self._expected_lock = 0, threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="siamkit-batcher", daemon=True)
         self._thread.start()
 
@@ -69,6 +74,17 @@ class Batcher:
     def depth(self):
         """Requests waiting for the model."""
         return self._queue.qsize()
+
+    @contextlib.contextmanager
+    def expecting(self):
+        """Announce a request that will `submit` soon: a batch being gathered waits for it (up to `max_wait_ms`)."""
+        with self._expected_lock:
+            self._expected += 1
+        try:
+            yield
+        finally:
+            with self._expected_lock:
+                self._expected -= 1
 
     def submit(self, x, modality="a"):
         """A future of the embeddings of `x` (`(n, ...)` inputs of one tower)."""
@@ -94,10 +110,12 @@ class Batcher:
         deadline = time.monotonic() + self.max_wait
         while rows < self.max_batch:
             remaining = deadline - time.monotonic()
+            if self._queue.empty() and (remaining <= 0 or not self._expected):
+                break  # the wait is over, or nobody else is on the way
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                item = self._queue.get(timeout=min(remaining, _POLL_S)) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
-                break
+                continue
             if item is None or rows + len(item.x) > self.max_batch:
                 self._held = item  # the stop signal, or the first item of the next batch
                 break

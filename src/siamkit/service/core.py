@@ -199,11 +199,16 @@ class SimilarityService:
         with self._lock:
             return self.run.embed(x, modality)
 
-    def _embed_all(self, groups):
-        """Embeddings of `[(x, modality), ...]`, submitted together so a batcher puts them in one call."""
+    def _embed_all(self, read):
+        """Embeddings of the `[(x, modality), ...]` that `read()` makes, submitted together.
+
+        While `read()` decodes the files, the batcher knows this request is on
+        its way and holds the batch it is gathering open for it.
+        """
         if self.batcher is None:
-            return [self.embed_now(x, m) for x, m in groups]
-        futures = [self.batcher.submit(x, m) for x, m in groups]
+            return [self.embed_now(x, m) for x, m in read()]
+        with self.batcher.expecting():
+            futures = [self.batcher.submit(x, m) for x, m in read()]
         try:
             return [f.result(timeout=self.limits.timeout_s) for f in futures]
         except concurrent.futures.TimeoutError:
@@ -273,9 +278,11 @@ class SimilarityService:
         by_kind = {}
         for i, ext in enumerate(exts):
             by_kind.setdefault(_kinds()[ext], []).append(i)
-        groups = [self._read([uploads[i] for i in rows], [exts[i] for i in rows]) for rows in by_kind.values()]
+        found = self._embed_all(
+            lambda: [self._read([uploads[i] for i in rows], [exts[i] for i in rows]) for rows in by_kind.values()]
+        )
         z = None
-        for rows, zs in zip(by_kind.values(), self._embed_all(groups)):
+        for rows, zs in zip(by_kind.values(), found):
             if z is None:
                 z = np.empty((len(uploads), zs.shape[1]), np.float32)
             z[rows] = zs
@@ -301,9 +308,10 @@ class SimilarityService:
         if b is None:
             with open(self._item_path(b_item, "a file"), "rb") as f:
                 b = Upload(f"item {b_item}", f.read())
-        groups = [self._read([a], self._check([a]), "a"),
-                  self._read([b], self._check([b]), "b" if self.run.is_two_tower else "a")]
-        z_a, z_b = self._embed_all(groups)
+        checked = self._check([a]), self._check([b])
+        z_a, z_b = self._embed_all(lambda: [
+            self._read([a], checked[0], "a"), self._read([b], checked[1], "b" if self.run.is_two_tower else "a")
+        ])
         with self._lock:
             return compare_embeddings(self.run, z_a, z_b, self.decision)
 
