@@ -1,38 +1,41 @@
-"""Service benchmark: latency and throughput of `siamkit serve` against direct library calls.
+"""Service benchmark: `siamkit serve` (FastAPI on uvicorn) with and without batching, against direct calls.
 
-One run trains (or takes, `--run`) a digits CNN, builds an exact index of
-`--gallery` PNG files, starts the service on a free local port and measures,
-for `/compare` (two files) and `/search` (one file, top 10):
+One run trains (or takes, `--run`) a digits CNN, saves an exact index of
+`--gallery` PNG files and starts `siamkit serve` in a subprocess on a free
+loopback port, twice: with dynamic batching (`--max-batch 32`, the default
+wait) and without (`--max-batch 1`). Against each, bounded request loops
+(each of C clients sends its share of `--requests`, multipart uploads) at
+concurrency 1, 8 and 32 measure p50 / p95 / p99 latency, requests per
+second and errors for:
 
-- the latency of each request (median and 95th percentile, milliseconds)
-  with one client, and the same operation called directly in the same
-  process (`compare_files`, `search_files` on the saved files): the peer.
-  Their ratio is what HTTP, JSON, base64 and the temporary files cost
-  (both sides decide matches at the run's calibrated threshold);
-- requests per second with `--clients` concurrent clients (model calls are
-  serialised, so this measures the queueing, not parallel inference);
-- `/embed` throughput in images per second for a batch of 64 files.
+- `/v1/compare` (two files), `/v1/search` (one file, top 10), `/v1/embed` (one file);
+- the same operations called directly in this process (`compare_files`,
+  `search_files`, `embed_files`): the peer. `overhead_ratio` is the HTTP
+  median at concurrency 1 over the direct median;
+- `/v1/embed` of a batch of 64 files, in images per second;
+- the server's RSS before and after `--rss-requests` compare requests at
+  concurrency 8 (10,000 by default);
+- a full queue: `--queue-size 4 --max-batch 1` under 64 concurrent requests
+  answers 503 at once, and nothing waits past the request timeout.
 
 Usage:
 
-    python benchmarks/service.py            # 300 requests per measurement
-    python benchmarks/service.py --quick    # 30, for CI
+    python benchmarks/service.py            # 600 requests per measurement
+    python benchmarks/service.py --quick    # 32, for CI
 
 It prints a table and writes `benchmarks/results/service.json`; a `--quick`
 run writes `runs/benchmarks/service.json` instead.
 """
 
 import argparse
-import base64
 import concurrent.futures
-import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 import numpy as np
 
@@ -40,6 +43,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from _output import output_path  # noqa: E402
+
+CONCURRENCY = (1, 8, 32)
 
 
 def _gallery(folder, n):
@@ -58,21 +63,94 @@ def _gallery(folder, n):
     return paths
 
 
-def _file(path):
-    with open(path, "rb") as f:
-        return {"name": os.path.basename(path), "data": base64.b64encode(f.read()).decode()}
+class Server:
+    """`siamkit serve` in a subprocess; `url`, `rss_mb()`, `stop()`."""
+
+    def __init__(self, run_dir, index_dir, *options):
+        command = [sys.executable, "-m", "siamkit.cli", "serve", run_dir, "--index", index_dir, "--port", "0", *options]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        port = None
+        for line in self.proc.stdout:
+            if "Uvicorn running on" in line:
+                port = int(line.rsplit(":", 1)[1].split()[0])
+                break
+        if port is None:
+            raise SystemExit(f"siamkit serve did not start: {' '.join(command)}")
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # the access log must not block it
+        self.url = f"http://127.0.0.1:{port}"
+
+    def rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
 
 
-def _post(url, body):
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        if response.status != 200:
-            raise RuntimeError(f"{url}: HTTP {response.status}")
-        return json.loads(response.read())
+def _percentiles(ms):
+    ms = np.asarray(ms)
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "p99_ms": float(np.percentile(ms, 99))}
+
+
+def _summary(ms):
+    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
+
+
+def load_loop(request, n, clients):
+    """`n` calls of `request(client, i)` over `clients` threads, each with its own connection pool."""
+    import httpx
+
+    def worker(c):
+        out = []
+        with httpx.Client(timeout=120) as client:
+            request(client, c)  # warm-up: connection and first model call
+            for i in range(c, n, clients):
+                start = time.perf_counter()
+                try:
+                    ok = request(client, i).status_code == 200
+                except Exception:  # noqa: BLE001  (counted as an error, the loop goes on)
+                    ok = False
+                out.append((1000 * (time.perf_counter() - start), ok))
+        return out
+
+    begin = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        found = [r for part in pool.map(worker, range(clients)) for r in part]
+    seconds = time.perf_counter() - begin
+    ms = [t for t, _ in found]
+    return {**_percentiles(ms), "requests_per_s": len(found) / seconds, "errors": sum(not ok for _, ok in found),
+            "n": len(found), "ms": ms}
+
+
+def _requests(url, blobs):
+    pair = lambda i: (i % len(blobs), (7 * i + 1) % len(blobs))  # noqa: E731
+    return {
+        "compare": lambda c, i: c.post(url + "/v1/compare", files={"a": ("a.png", blobs[pair(i)[0]]),
+                                                                   "b": ("b.png", blobs[pair(i)[1]])}),
+        "search": lambda c, i: c.post(url + "/v1/search", files={"files": ("q.png", blobs[i % len(blobs)])},
+                                      data={"k": "10"}),
+        "embed": lambda c, i: c.post(url + "/v1/embed", files={"files": ("q.png", blobs[i % len(blobs)])}),
+    }
+
+
+def _direct(run, index, paths):
+    from siamkit.evaluation.calibration import Decision
+    from siamkit.evaluation.compare import compare_files
+    from siamkit.index.inputs import embed_files
+    from siamkit.index.matching import search_files
+
+    decision = Decision.for_run(run)
+    pair = lambda i: (i % len(paths), (7 * i + 1) % len(paths))  # noqa: E731
+    return {
+        "compare": lambda i: compare_files(run, paths[pair(i)[0]], paths[pair(i)[1]], decision=decision),
+        "search": lambda i: search_files(index, run, [paths[i % len(paths)]], 10, decision, progress=False),
+        "embed": lambda i: embed_files(run, [paths[i % len(paths)]], progress=False),
+    }
 
 
 def _latencies(fn, n):
-    """Milliseconds of `n` calls of `fn(i)`, after 3 warm-up calls."""
     for i in range(3):
         fn(i)
     out = []
@@ -83,61 +161,73 @@ def _latencies(fn, n):
     return out
 
 
-def _summary(ms):
-    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
+def measure(run, run_dir, index_dir, index, paths, n, rss_requests):
+    import httpx
+
+    blobs = [open(p, "rb").read() for p in paths]
+    direct = {name: _latencies(fn, n) for name, fn in _direct(run, index, paths).items()}
+    results = {name: {"load": {}} for name in direct}
+    for mode, options in (("on", ()), ("off", ("--max-batch", "1"))):
+        server = Server(run_dir, index_dir, *options)
+        try:
+            requests = _requests(server.url, blobs)
+            for name, request in requests.items():
+                results[name]["load"][mode] = {}
+                for clients in CONCURRENCY:
+                    found = load_loop(request, max(n, clients), clients)
+                    ms = found.pop("ms")
+                    results[name]["load"][mode][str(clients)] = found
+                    if mode == "on" and clients == 1:
+                        results[name]["http"] = _summary(ms)
+            if mode == "on":
+                batch = [("files", (f"{i}.png", b)) for i, b in enumerate(blobs[:64])]
+                with httpx.Client(timeout=120) as client:
+                    ms = _latencies(lambda i: client.post(server.url + "/v1/embed", files=batch), max(5, n // 20))
+                results["embed_batch"] = {"batch": len(batch), **_summary(ms),
+                                          "images_per_s": float(len(batch) * 1000 / np.median(ms))}
+                before = server.rss_mb()
+                soak = load_loop(requests["compare"], rss_requests, 8)
+                after = server.rss_mb()
+                results["rss"] = {"before_mb": before, "after_mb": after, "growth": after / before - 1,
+                                  "requests": soak["n"], "errors": soak["errors"]}
+        finally:
+            server.stop()
+    for name in direct:
+        r = results[name]
+        r["direct"] = _summary(direct[name])
+        r["overhead_ratio"] = r["http"]["median_ms"] / r["direct"]["median_ms"]
+        r["requests_per_s"] = r["load"]["on"]["32"]["requests_per_s"]
+        r["batching_speedup_32"] = r["requests_per_s"] / r["load"]["off"]["32"]["requests_per_s"]
+    results["embed"].update(results.pop("embed_batch"))
+    results["queue_full"] = _queue_full(run_dir, index_dir, blobs)
+    return results
 
 
-def _throughput(fn, n, clients):
-    """Requests per second of `n` calls of `fn(i)` spread over `clients` threads."""
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        list(pool.map(fn, range(n)))
-    return n / (time.perf_counter() - start)
+def _queue_full(run_dir, index_dir, blobs, clients=64, timeout_s=10):
+    server = Server(run_dir, index_dir, "--max-batch", "1", "--queue-size", "4", "--timeout", str(timeout_s))
+    import httpx
 
-
-def measure(run, paths, index, n, clients):
-    from siamkit.evaluation.compare import compare_files
-    from siamkit.index.matching import search_files
-    from siamkit.service import SimilarityService, make_server
-
-    service = SimilarityService(run, index=index)
-    server = make_server(service, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    files = [_file(p) for p in paths]
-    pair = lambda i: (i % len(paths), (7 * i + 1) % len(paths))  # noqa: E731
     try:
-        ops = {
-            "compare": (
-                lambda i: _post(url + "/compare", {"a": files[pair(i)[0]], "b": files[pair(i)[1]]}),
-                lambda i: compare_files(run, paths[pair(i)[0]], paths[pair(i)[1]]),
-            ),
-            "search": (
-                lambda i: _post(url + "/search", {"files": [files[i % len(files)]], "k": 10}),
-                lambda i: search_files(index, run, [paths[i % len(paths)]], 10, service.decision, progress=False),
-            ),
-        }
-        results = {}
-        for name, (over_http, direct) in ops.items():
-            http_ms, direct_ms = _latencies(over_http, n), _latencies(direct, n)
-            results[name] = {
-                "http": _summary(http_ms),
-                "direct": _summary(direct_ms),
-                "overhead_ratio": float(np.median(http_ms) / np.median(direct_ms)),
-                "requests_per_s": _throughput(over_http, n, clients),
-            }
-        batch = files[:64]
-        ms = _latencies(lambda i: _post(url + "/embed", {"files": batch}), max(5, n // 20))
-        results["embed"] = {"batch": len(batch), **_summary(ms), "images_per_s": float(len(batch) * 1000 / np.median(ms))}
-        return results
+        def one(_):
+            with httpx.Client(timeout=120) as client:
+                start = time.perf_counter()
+                status = client.post(server.url + "/v1/embed", files={"files": ("q.png", blobs[0])}).status_code
+                return status, 1000 * (time.perf_counter() - start)
+
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            statuses = list(pool.map(one, range(clients)))
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
+    busy = [ms for status, ms in statuses if status == 503]
+    return {"clients": clients, "timeout_s": timeout_s, "answered_503": len(busy),
+            "answered_200": sum(s == 200 for s, _ in statuses), "other": sum(s not in (200, 503) for s, _ in statuses),
+            "max_ms": max(ms for _, ms in statuses), "max_503_ms": max(busy) if busy else None}
 
 
 def report(results):
-    rows = [("operation", "HTTP median / p95 ms", "direct median / p95 ms", "HTTP / direct", "req/s (clients)")]
-    for name in ("compare", "search"):
+    rows = [("operation", "HTTP median / p95 ms", "direct median / p95 ms", "HTTP / direct", "req/s (32 clients)",
+             "batching on / off")]
+    for name in ("compare", "search", "embed"):
         r = results[name]
         rows.append((
             name,
@@ -145,9 +235,24 @@ def report(results):
             f"{r['direct']['median_ms']:.1f} / {r['direct']['p95_ms']:.1f}",
             f"{r['overhead_ratio']:.2f}x",
             f"{r['requests_per_s']:.0f}",
+            f"{r['batching_speedup_32']:.2f}x",
         ))
-    e = results["embed"]
-    rows.append((f"embed x{e['batch']}", f"{e['median_ms']:.1f} / {e['p95_ms']:.1f}", "", "", f"{e['images_per_s']:.0f} img/s"))
+    _table(rows)
+    print()
+    rows = [("operation", "batching", "clients", "p50 / p95 / p99 ms", "req/s", "errors")]
+    for name in ("compare", "search", "embed"):
+        for mode, by_clients in results[name]["load"].items():
+            for clients, r in by_clients.items():
+                rows.append((name, mode, clients, f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f} / {r['p99_ms']:.1f}",
+                             f"{r['requests_per_s']:.0f}", str(r["errors"])))
+    _table(rows)
+    e, rss, q = results["embed"], results["rss"], results["queue_full"]
+    print(f"\nembed x{e['batch']}: {e['images_per_s']:.0f} images/s; RSS {rss['before_mb']:.0f} -> "
+          f"{rss['after_mb']:.0f} MiB over {rss['requests']} requests ({100 * rss['growth']:+.1f}%); "
+          f"full queue: {q['answered_503']} of {q['clients']} answered 503, slowest answer {q['max_ms']:.0f} ms")
+
+
+def _table(rows):
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
@@ -155,18 +260,18 @@ def report(results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=300, help="requests per measurement")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent clients for requests/s")
+    parser.add_argument("--requests", type=int, default=600, help="requests per measurement")
+    parser.add_argument("--rss-requests", type=int, default=10_000, help="compare requests between the RSS readings")
     parser.add_argument("--gallery", type=int, default=1000, help="gallery PNG files in the index")
     parser.add_argument("--run", help="a run directory (default: train a digits CNN for 5 epochs)")
-    parser.add_argument("--quick", action="store_true", help="30 requests, 200 gallery files")
+    parser.add_argument("--quick", action="store_true", help="32 requests, 300 for RSS, 200 gallery files")
     parser.add_argument(
         "--out", help="JSON output path (default: benchmarks/results/service.json; with --quick, runs/benchmarks/)"
     )
     args = parser.parse_args(argv)
     path = output_path("service.json", args.out, args.quick)
     if args.quick:
-        args.requests, args.gallery = 30, 200
+        args.requests, args.rss_requests, args.gallery = 30, 300, 200
 
     from siamkit import _io
     from siamkit.index import Index
@@ -184,10 +289,12 @@ def main(argv=None):
         found = embed_data(run, os.path.join(tmp, "gallery"), progress=False)
         index = Index(dim=found.embeddings.shape[1], distance=run.distance, fingerprint=run.fingerprint())
         index.add(found.embeddings, metadata=found.metadata())
-        results = measure(run, paths, index, args.requests, args.clients)
+        index_dir = os.path.join(tmp, "index")
+        index.save(index_dir)
+        results = measure(run, run.path, index_dir, index, paths, args.requests, args.rss_requests)
     report(results)
     out = {
-        "config": {**vars(args), "out": None},
+        "config": {**vars(args), "out": None, "concurrency": list(CONCURRENCY)},
         "results": results,
         "environment": {
             "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),

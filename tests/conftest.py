@@ -75,6 +75,8 @@ def brute_force_knn(queries, references, k, distance, exclude_self=False):
         np.fill_diagonal(cost, np.inf)
     order = np.argsort(cost, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(d, order, axis=1)
+
+
 def clustered(n, dim=16, seed=0, centers=40):
     """Embedding-like data: noisy points around class centres."""
     rng = np.random.default_rng(seed)
@@ -82,3 +84,61 @@ def clustered(n, dim=16, seed=0, centers=40):
     return (c[rng.integers(0, centers, n)] + 0.3 * rng.normal(size=(n, dim))).astype("float32")
 
 
+@pytest.fixture(scope="session")
+def live_server():
+    """`live_server(app) -> base URL`: an ASGI app on uvicorn in a thread, on a free loopback port.
+
+    Real HTTP, lifespan included; every server stops at the end of the session.
+    """
+    import threading
+    import time
+
+    import uvicorn
+
+    servers = []
+
+    def start(app):
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+    for server, thread in servers:
+        thread.join(timeout=10)
+
+
+def digit_pngs(folder, n=12):
+    """`n` 8x8 digit PNGs of scikit-learn's digits in class folders under `folder`; returns their paths."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    paths = []
+    for i in range(n):
+        path = pathlib.Path(folder) / str(digits.target[i]) / f"{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(digits.images[i] / 16 * 255).astype("uint8")).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def gallery_index(trained_run, tmp_path_factory):
+    """`(index_dir, paths)`: 12 digit PNGs and an index of them built with `trained_run` (do not write to it)."""
+    from siamkit.cli import main
+
+    paths = digit_pngs(tmp_path_factory.mktemp("gallery"))
+    index_dir = tmp_path_factory.mktemp("index") / "ix"
+    assert main(["index", "build", trained_run.path, "--data", str(paths[0].parent.parent), "--out", str(index_dir),
+                 "--quiet"]) == 0
+    return index_dir, paths

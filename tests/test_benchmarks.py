@@ -127,6 +127,14 @@ def test_service_benchmark_quick_writes_complete_json(tmp_path):
         assert r["overhead_ratio"] == pytest.approx(r["http"]["median_ms"] / r["direct"]["median_ms"])
         assert r["requests_per_s"] > 0
     assert results["embed"]["batch"] == 64 and results["embed"]["images_per_s"] > 0
+    for name in ("compare", "search", "embed"):  # the live-uvicorn load loops, with batching on and off
+        for mode in ("on", "off"):
+            for clients in ("1", "8", "32"):
+                r = results[name]["load"][mode][clients]
+                assert r["errors"] == 0 and 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] and r["requests_per_s"] > 0
+    assert results["rss"]["requests"] == 300 and results["rss"]["after_mb"] > 0
+    queue = results["queue_full"]
+    assert queue["other"] == 0 and queue["answered_503"] + queue["answered_200"] == queue["clients"]
 
 
 @pytest.mark.slow

@@ -71,7 +71,11 @@ def compare(run, x_a, x_b, threshold=None, method=None, decision=None):
     modality_b = "b" if run.is_two_tower else "a"
     shape_b = tuple(run.config["input_shape_b"]) if run.is_two_tower else run.input_shape
     x_a, x_b = _one(x_a, run.input_shape), _one(x_b, shape_b)
-    z_a, z_b = run.embed(x_a), run.embed(x_b, modality_b)
+    return compare_embeddings(run, run.embed(x_a), run.embed(x_b, modality_b), decision)
+
+
+def compare_embeddings(run, z_a, z_b, decision):
+    """`compare`'s answer for one pair of embeddings made by `run` (`(1, dim)` each), under a `Decision`."""
     score = float(np.asarray(run.model.score_embeddings(z_a, z_b))[0])
     if not np.isfinite(score):
         raise DataError("the model's score for this pair is NaN or infinite; the run's model is broken")

@@ -42,11 +42,15 @@ def search_files(index, run, paths, k, decision=None, batch_size=256, invert=Non
     """
     from .inputs import embed_files
 
-    z = embed_files(run, paths, batch_size, invert, progress)
+    return search_embeddings(index, run, embed_files(run, paths, batch_size, invert, progress), paths, k, decision)
+
+
+def search_embeddings(index, run, z, queries, k, decision=None):
+    """`search_files` for query embeddings `z` made by `run`, one row per name in `queries`."""
     found = index.search(z, k)
     decide = None if decision is None or decision.threshold is None else pair_matcher(run, decision)
     out = []
-    for path, zq, dist, ids in zip(paths, z, found.distances, found.ids):
+    for query, zq, dist, ids in zip(queries, z, found.distances, found.ids):
         ids, dist = ids[ids >= 0], dist[ids >= 0]
         results = [
             {"rank": r + 1, "id": int(i), "distance": float(d), **meta}
@@ -56,5 +60,5 @@ def search_files(index, run, paths, k, decision=None, batch_size=256, invert=Non
             scores, matches = decide(np.repeat(zq[None], len(ids), 0), index.embeddings(ids))
             for result, score, match in zip(results, scores, matches):
                 result.update(score=float(score), match=bool(match))
-        out.append({"query": path, "results": results})
+        out.append({"query": query, "results": results})
     return out

@@ -1,0 +1,126 @@
+"""The service's web page in a real headless Chromium (Selenium), against uvicorn on loopback.
+
+Screenshots go to `$SIAMKIT_SCREENSHOTS` (default: a temporary folder); the
+test prints where. Skipped when Chromium or its driver is not installed
+(`apt-get install chromium chromium-driver`).
+"""
+
+import os
+import pathlib
+import shutil
+import tempfile
+
+import pytest
+
+from siamkit.service import Settings, create_app
+
+pytestmark = pytest.mark.slow  # uses the session-trained `trained_run`
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--window-size=1100,900")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
+        pytest.skip(f"needs Chromium and its driver ({CHROMIUM}, {DRIVER}): apt-get install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def shots():
+    folder = pathlib.Path(os.environ.get("SIAMKIT_SCREENSHOTS") or tempfile.mkdtemp(prefix="siamkit-page-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots of the service's page: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def page_url(trained_run, gallery_index, live_server, tmp_path_factory):
+    index_dir, paths = gallery_index
+    copy = tmp_path_factory.mktemp("page") / "ix"
+    shutil.copytree(index_dir, copy)
+    return live_server(create_app(trained_run, copy, Settings(threshold=1.0))), paths
+
+
+def _wait(driver, condition, timeout=30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _visible(driver, element_id):
+    return lambda d: d.find_element("id", element_id).is_displayed() and d.find_element("id", element_id)
+
+
+def test_compare_two_files_shows_the_decision(browser, page_url, shots):
+    url, paths = page_url
+    browser.get(url)
+    _wait(browser, lambda d: d.find_element("id", "run-name").text == "digits")
+    browser.find_element("id", "file-a").send_keys(str(paths[0]))
+    browser.find_element("id", "file-b").send_keys(str(paths[10]))  # another zero
+    browser.find_element("id", "compare-button").click()
+    decision = _wait(browser, _visible(browser, "decision"))
+    assert decision.text.startswith(("Same", "Different"))
+    assert decision.get_attribute("class") in ("decision same", "decision different")
+    assert "given" in browser.find_element("id", "threshold").text
+    assert len(browser.find_elements("css selector", "#preview-a img, #preview-b img")) == 2
+    browser.save_screenshot(str(shots / "compare.png"))
+
+
+def test_search_shows_a_grid_and_a_result_compares_with_the_query(browser, page_url, shots):
+    url, paths = page_url
+    browser.get(url)
+    _wait(browser, lambda d: d.find_element("id", "run-name").text == "digits")
+    browser.find_element("id", "tab-search").click()
+    browser.find_element("id", "search-file").send_keys(str(paths[3]))
+    browser.find_element("id", "search-button").click()
+    _wait(browser, lambda d: len(d.find_elements("css selector", "#search-results li")) == 10)
+    first = browser.find_element("css selector", "#search-results li button")
+    assert "#1 · 3" in first.text and "distance 0.0000" in first.text and "match" in first.text
+    _wait(browser, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#search-results img')].every(i => i.complete && i.naturalWidth > 0)"))
+    browser.save_screenshot(str(shots / "search.png"))
+    first.click()
+    decision = _wait(browser, _visible(browser, "decision"))
+    assert decision.text.startswith("Same") and "same" in decision.get_attribute("class")
+    browser.save_screenshot(str(shots / "search-compare.png"))
+
+
+def test_a_non_image_upload_shows_the_error_inline(browser, page_url, shots, tmp_path):
+    url, paths = page_url
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    browser.get(url)
+    _wait(browser, lambda d: d.find_element("id", "run-name").text == "digits")
+    browser.find_element("id", "file-a").send_keys(str(paths[0]))
+    browser.find_element("id", "file-b").send_keys(str(notes))
+    browser.find_element("id", "compare-button").click()
+    error = _wait(browser, _visible(browser, "compare-error"))
+    assert "'notes.png': unsupported file type" in error.text
+    assert not browser.find_element("id", "compare-result").is_displayed()
+    browser.save_screenshot(str(shots / "error.png"))
+
+
+def test_the_model_card_and_tabs_work_from_the_keyboard(browser, page_url, shots):
+    from selenium.webdriver.common.keys import Keys
+
+    url, _ = page_url
+    browser.get(url)
+    _wait(browser, lambda d: d.find_element("id", "run-name").text == "digits")
+    browser.find_element("id", "tab-compare").send_keys(Keys.ARROW_RIGHT)
+    assert browser.switch_to.active_element.get_attribute("id") == "tab-search"
+    browser.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+    card = _wait(browser, _visible(browser, "model-card"))
+    assert "cnn" in card.text and "12 items" in card.text and "1.0000 — given" in card.text
+    assert "test_roc_auc" in browser.find_element("id", "model-metrics").text
+    browser.save_screenshot(str(shots / "model.png"))
