@@ -1,7 +1,12 @@
-"""Sampling for training: pairs, triplets, P x K batches, class-disjoint splits."""
+"""Sampling for training: pairs, triplets, P x K batches, class-disjoint splits.
+
+The samplers are `keras.utils.PyDataset`s, so they load on first use: splits
+and pair sampling stay free of Keras for the layers that only need those.
+"""
+
+import importlib
 
 from .pairs import ClassIndex, sample_pairs
-from .samplers import ClassBalancedBatches, LabelledPairs, PairDataset, TripletDataset
 from .splits import (
     MIN_TRAIN_CLASSES,
     VALIDATION,
@@ -33,3 +38,11 @@ __all__ = [
     "stratified_fraction",
     "validation_info",
 ]
+
+_SAMPLERS = ("ClassBalancedBatches", "LabelledPairs", "PairDataset", "TripletDataset")
+
+
+def __getattr__(name):
+    if name in _SAMPLERS:
+        return getattr(importlib.import_module(f"{__name__}.samplers"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
