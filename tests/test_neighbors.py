@@ -151,6 +151,21 @@ def test_knn_large_k_in_float32_keeps_ties(monkeypatch):
         assert dist.dtype == np.float32
 
 
+def test_float32_ranking_key_sorts_like_two_keys():
+    # rerank sorts float32 distances with their rows packed in one key; float64 takes a two-key sort.
+    rng = np.random.default_rng(9)
+    cost = rng.integers(-3, 4, size=(60, 40)).astype("float32") * np.float32(0.25)
+    cost[rng.random(cost.shape) < 0.1] = np.float32(-0.0)
+    rows = np.argsort(rng.random(cost.shape), axis=1) * 1000  # distinct rows per query, in any order
+    none = rng.random(cost.shape) < 0.1
+    rows[none], cost[none] = -1, np.inf
+    got_cost, got_rows = neighbors._ascending(cost, rows, 25)
+    want_cost, want_rows = neighbors._ascending(cost.astype("float64"), rows, 25)
+    np.testing.assert_array_equal(got_rows, want_rows)
+    np.testing.assert_array_equal(got_cost, want_cost)
+    assert got_cost.dtype == np.float32
+
+
 def test_knn_with_every_reference_tied_returns_them_in_index_order():
     x = np.ones((6, 2))
     idx, dist = knn(x, x, 5, exclude_self=True, chunk_size=4)

@@ -300,13 +300,30 @@ def rerank(queries, rows, vectors_of, k, distance):
             vectors[ok] = vectors_of(r[ok])
         d[start : start + block] = exact_distances(distance, queries[start : start + block], vectors, d.dtype)
     d[~valid] = worst
-    # One sort for all the queries (not one per block), by cost, then row; -1 rows last.
-    order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -d if distance == "dot" else d), axis=-1)[:, :k]
+    cost, ranked = _ascending(-d if distance == "dot" else d, rows, k)
     out_rows = np.full((len(queries), k), -1, np.int64)
     out_dist = np.full((len(queries), k), worst, queries.dtype)
-    out_rows[:, : order.shape[1]] = np.take_along_axis(rows, order, 1)
-    out_dist[:, : order.shape[1]] = np.take_along_axis(d, order, 1)
+    out_rows[:, : ranked.shape[1]] = ranked
+    out_dist[:, : ranked.shape[1]] = -cost if distance == "dot" else cost
     return out_rows, out_dist
+
+
+def _ascending(cost, rows, k):
+    """The `k` lowest `(cost, rows)` of each query, by cost, then row; -1 rows last among equal costs."""
+    if cost.dtype == np.float32 and rows.max(initial=0) < 2**31 - 1:
+        # A float32 cost and a row fit one 64-bit key, and one plain sort of keys is about twice as
+        # fast as a two-key stable sort. The key's high half maps floats to unsigned ints in order
+        # (negative floats: all bits flipped; others: sign bit set); 0.0 stands for -0.0.
+        bits = (cost + np.float32(0)).view(np.uint32)
+        key = np.where(bits >> 31, ~bits, bits | np.uint32(2**31)).astype(np.uint64) << np.uint64(32)
+        key |= rows.astype(np.uint32)  # -1 becomes the highest row
+        key.sort(axis=1)
+        key = key[:, :k]
+        high = (key >> np.uint64(32)).astype(np.uint32)
+        cost = np.where(high >> 31, high & np.uint32(2**31 - 1), ~high).view(np.float32)
+        return cost, key.astype(np.uint32).view(np.int32).astype(np.int64)
+    order = np.lexsort((np.where(rows >= 0, rows, np.iinfo(np.int64).max), cost), axis=-1)[:, :k]
+    return np.take_along_axis(cost, order, 1), np.take_along_axis(rows, order, 1)
 
 
 def _check_embeddings(x, name):
