@@ -17,9 +17,12 @@ distance but manhattan a tile is one BLAS matrix product; manhattan sums
 Selecting the `k` best per query is what makes brute force slow, so each tile
 is first reduced to its row minima: only queries whose minimum beats their
 current k-th best (usually a few percent once the first chunks are seen)
-have their tile row scanned. The `k` rows found are then re-ranked by their
-exact distance, computed in float64. Ties go to the lower row, as in a stable
-sort, so results do not depend on the block sizes.
+have their tile row scanned. A query's best are kept in row order, so adding
+a chunk is a selection (a partition), never a sort: over its whole tile row
+while it has many candidates (the first chunks, or a large `k`), over its few
+new candidates later. The `k` rows found are then re-ranked by their exact
+distance, computed in float64, with one sort. Ties go to the lower row, as in
+a stable sort, so results do not depend on the block sizes.
 
 Example:
 
@@ -121,13 +124,11 @@ class _TopK:
         mask = sub < self.worst[hit, None]
         # Queries with many candidates (the first chunks) select among their whole tile row;
         # the others among their few candidates, which bounds the merge's memory by about 3k per row.
-        crowded = mask.sum(axis=1) > 2 * self.k
-        dense = np.flatnonzero(crowded)
-        for start in range(0, len(dense), _CROWDED_ROWS):  # a few rows at a time: bounded copies
-            self._select(hit, sub, dense[start : start + _CROWDED_ROWS], first_row)
-        if len(dense) < len(hit):
-            few = np.flatnonzero(~crowded)
-            self._merge(hit[few], sub[few], mask[few], first_row)
+        crowded = np.flatnonzero(mask.sum(axis=1) > 2 * self.k)
+        for start in range(0, len(crowded), _CROWDED_ROWS):  # a few rows at a time: bounded copies
+            self._select(hit, sub, crowded[start : start + _CROWDED_ROWS], first_row)
+        mask[crowded] = False
+        self._merge(hit, sub, mask, first_row)
 
     def _select(self, hit, sub, which, first_row):
         """Queries `hit[which]`: their `k` best among their best so far and tile rows `sub[which]`."""
@@ -387,7 +388,8 @@ def iter_knn(queries, references, k, distance="euclidean", exclude_self=False, c
     for start in range(0, len(q), chunk_size):
         block = q[start : start + chunk_size]
         rows = top_k_rows(block, lambda: [(0, refs)], k, distance, exclude_self, start, chunk_size)
-        yield (start, *rerank(block, rows, lambda rows: np.take(r, rows, axis=0), k, distance))
+        # np.take gathers rows about twice as fast as fancy indexing.
+        yield (start, *rerank(block, rows, lambda at: np.take(r, at, axis=0), k, distance))
 
 
 def pairwise_costs(queries, references, distance="euclidean"):
