@@ -123,6 +123,49 @@ def test_knn_over_many_tiles_keeps_ties_and_exclude_self(monkeypatch, distance, 
         assert dist.dtype == np.float64
 
 
+@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean", "manhattan", "dot"])
+@pytest.mark.parametrize("k", [12, 150, 599])
+def test_knn_with_k_a_large_part_of_each_chunk_keeps_ties_and_exclude_self(monkeypatch, distance, k):
+    # 192-row chunks: the first chunks select each query's k best among its whole tile row, later ones
+    # merge a few candidates; k = 599 is wider than a chunk. Ties at the k-th place cross chunk edges.
+    monkeypatch.setattr(neighbors, "TILE_ELEMENTS", 384)
+    monkeypatch.setattr(neighbors, "MIN_CHUNK", 7)
+    monkeypatch.setattr(neighbors, "_CROWDED_ROWS", 3)
+    x = np.random.default_rng(7).integers(-2, 3, size=(600, 2)).astype("float64")
+    idx, dist = knn(x, x, k=k, distance=distance, exclude_self=True, chunk_size=50)
+    ref_idx, ref_dist = brute_force_knn(x, x, k, distance, True)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, atol=1e-9)
+
+
+def test_knn_large_k_in_float32_keeps_ties(monkeypatch):
+    # Small integers are exact in float32 tiles too, so the tied ranks must match the oracle exactly.
+    monkeypatch.setattr(neighbors, "TILE_ELEMENTS", 2048)
+    monkeypatch.setattr(neighbors, "MIN_CHUNK", 7)
+    x = np.random.default_rng(8).integers(-3, 4, size=(900, 3)).astype("float32")
+    for distance in ("euclidean", "sqeuclidean", "manhattan", "dot"):
+        idx, dist = knn(x, x, k=100, distance=distance, exclude_self=True, chunk_size=64)
+        ref_idx, ref_dist = brute_force_knn(x, x, 100, distance, True)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_allclose(dist, ref_dist, rtol=1e-6)
+        assert dist.dtype == np.float32
+
+
+def test_float32_ranking_key_sorts_like_two_keys():
+    # rerank sorts float32 distances with their rows packed in one key; float64 takes a two-key sort.
+    rng = np.random.default_rng(9)
+    cost = rng.integers(-3, 4, size=(60, 40)).astype("float32") * np.float32(0.25)
+    cost[rng.random(cost.shape) < 0.1] = np.float32(-0.0)
+    rows = np.argsort(rng.random(cost.shape), axis=1) * 1000  # distinct rows per query, in any order
+    none = rng.random(cost.shape) < 0.1
+    rows[none], cost[none] = -1, np.inf
+    got_cost, got_rows = neighbors._ascending(cost, rows, 25)
+    want_cost, want_rows = neighbors._ascending(cost.astype("float64"), rows, 25)
+    np.testing.assert_array_equal(got_rows, want_rows)
+    np.testing.assert_array_equal(got_cost, want_cost)
+    assert got_cost.dtype == np.float32
+
+
 def test_knn_with_every_reference_tied_returns_them_in_index_order():
     x = np.ones((6, 2))
     idx, dist = knn(x, x, 5, exclude_self=True, chunk_size=4)

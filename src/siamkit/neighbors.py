@@ -17,9 +17,12 @@ distance but manhattan a tile is one BLAS matrix product; manhattan sums
 Selecting the `k` best per query is what makes brute force slow, so each tile
 is first reduced to its row minima: only queries whose minimum beats their
 current k-th best (usually a few percent once the first chunks are seen)
-have their tile row scanned. The `k` rows found are then re-ranked by their
-exact distance, computed in float64. Ties go to the lower row, as in a stable
-sort, so results do not depend on the block sizes.
+have their tile row scanned. A query's best are kept in row order, so adding
+a chunk is a selection (a partition), never a sort: over its whole tile row
+while it has many candidates (the first chunks, or a large `k`), over its few
+new candidates later. The `k` rows found are then re-ranked by their exact
+distance, computed in float64, with one sort. Ties go to the lower row, as in
+a stable sort, so results do not depend on the block sizes.
 
 Example:
 
@@ -81,8 +84,27 @@ def with_norm_column(x, distance):
     return out
 
 
+def _lowest(scores, k):
+    """Flat indices of the `k` lowest `scores` of each row, `(n, k)`, ascending; ties go to the lower column."""
+    kth = np.partition(scores, k - 1, axis=1)[:, k - 1 : k]
+    keep = scores <= kth
+    # Rows with ties at the k-th score keep too many: the tied columns of lowest index stay.
+    tied_rows = np.flatnonzero(keep.sum(axis=1) > k)
+    if len(tied_rows):
+        sub, sub_kth = scores[tied_rows], kth[tied_rows]
+        tied = sub == sub_kth
+        room = k - np.sum(sub < sub_kth, axis=1, keepdims=True)
+        keep[tied_rows] = (sub < sub_kth) | (tied & (np.cumsum(tied, axis=1) <= room))
+    return np.flatnonzero(keep).reshape(len(scores), k)
+
+
 class _TopK:
-    """The `k` lowest scores seen so far per query, with their rows, sorted."""
+    """The `k` lowest scores seen so far per query, with their rows, in row order (-1, for none, first).
+
+    Keeping rows in order makes every merge a selection, not a sort: among
+    `[best so far | new tile row]` the lower column is the lower row, so
+    `_lowest` breaks ties as a stable sort would.
+    """
 
     def __init__(self, n, k, dtype):
         self.k = k
@@ -91,7 +113,7 @@ class _TopK:
         self.worst = np.full(n, np.inf, dtype)
 
     def push(self, tile, first_row):
-        """Merge a `(n, c)` tile of scores for rows `first_row ... first_row + c - 1`."""
+        """Merge a `(n, c)` tile of scores for rows `first_row ... first_row + c - 1`, above all rows held."""
         hit = np.flatnonzero(tile.min(axis=1) < self.worst)
         if len(hit) == 0:
             return
@@ -100,29 +122,45 @@ class _TopK:
         else:
             sub = tile[hit]
         mask = sub < self.worst[hit, None]
-        # Rows with many candidates (the first chunks) keep only their k best and ties:
-        # this bounds the merge's memory by about k entries per row.
+        # Queries with many candidates (the first chunks) select among their whole tile row;
+        # the others among their few candidates, which bounds the merge's memory by about 3k per row.
         crowded = np.flatnonzero(mask.sum(axis=1) > 2 * self.k)
-        for start in range(0, len(crowded), _CROWDED_ROWS):  # a few rows at a time: small copies
-            rows = crowded[start : start + _CROWDED_ROWS]
-            scores = sub[rows]
-            mask[rows] &= scores <= np.partition(scores, self.k - 1, axis=1)[:, self.k - 1 : self.k]
+        for start in range(0, len(crowded), _CROWDED_ROWS):  # a few rows at a time: bounded copies
+            self._select(hit, sub, crowded[start : start + _CROWDED_ROWS], first_row)
+        mask[crowded] = False
+        self._merge(hit, sub, mask, first_row)
+
+    def _select(self, hit, sub, which, first_row):
+        """Queries `hit[which]`: their `k` best among their best so far and tile rows `sub[which]`."""
+        k, queries = self.k, hit[which]
+        scores = np.empty((len(which), k + sub.shape[1]), sub.dtype)
+        scores[:, :k], scores[:, k:] = self.scores[queries], sub[which]
+        flat = _lowest(scores, k)
+        cols = flat - scores.shape[1] * np.arange(len(which))[:, None]
+        held = self.rows[queries].ravel()[np.minimum(cols, k - 1) + k * np.arange(len(which))[:, None]]
+        self._keep(queries, scores.ravel()[flat], np.where(cols < k, held, cols - k + first_row))
+
+    def _merge(self, hit, sub, mask, first_row):
+        """Queries `hit`: their `k` best among their best so far and their candidates `sub[mask]`."""
         flat = np.flatnonzero(mask)
-        which, cols = np.divmod(flat, tile.shape[1])
+        if len(flat) == 0:
+            return
+        which, cols = np.divmod(flat, sub.shape[1])
         counts = np.bincount(which, minlength=len(hit))
         # One padded row per hit query: its current best, then its new candidates.
         k = self.k
-        scores = np.full((len(hit), k + counts.max()), np.inf, tile.dtype)
+        scores = np.full((len(hit), k + counts.max()), np.inf, sub.dtype)
         rows = np.full(scores.shape, -1, np.int64)
         scores[:, :k], rows[:, :k] = self.scores[hit], self.rows[hit]
         slot = k + np.arange(len(flat)) - (np.cumsum(counts) - counts)[which]
         scores[which, slot] = sub.ravel()[flat]
         rows[which, slot] = cols + first_row
-        # Stable: on equal scores the earlier (lower) row stays ahead.
-        order = np.argsort(scores, axis=1, kind="stable")[:, :k]
-        self.scores[hit] = np.take_along_axis(scores, order, axis=1)
-        self.rows[hit] = np.take_along_axis(rows, order, axis=1)
-        self.worst[hit] = self.scores[hit, -1]
+        keep = _lowest(scores, k)  # the padding (inf, -1) comes last, after every real row
+        self._keep(hit, scores.ravel()[keep], rows.ravel()[keep])
+
+    def _keep(self, queries, scores, rows):
+        self.scores[queries], self.rows[queries] = scores, rows
+        self.worst[queries] = scores.max(axis=1)
 
 
 def _augment(queries, distance):
@@ -148,7 +186,7 @@ def _manhattan(queries, chunk, out, scratch):
 
 
 def top_k_rows(queries, blocks, k, distance, exclude_self=False, first_query=0, query_block=None):
-    """Rows of the `k` nearest references per query, nearest first by tile score.
+    """Rows of the `k` nearest references per query, by tile score, in row order.
 
     Args:
         queries: prepared queries `(n, dim)` (unit rows for cosine); the
@@ -164,15 +202,15 @@ def top_k_rows(queries, blocks, k, distance, exclude_self=False, first_query=0, 
         query_block: queries per block (default `MAX_QUERY_BLOCK`).
 
     Returns:
-        int64 rows `(n, k)`, -1 where there are fewer than `k` references.
-        The order is by the tile score, which rounds like any matrix
-        product; `rerank` orders them by exact distance.
+        int64 rows `(n, k)`, ascending, -1 (first) where there are fewer
+        than `k` references. The tile score rounds like any matrix product;
+        `rerank` orders the rows by exact distance.
     """
     out = np.full((len(queries), k), -1, np.int64)
     if len(queries) == 0:
         return out
-    # Chunks of at least 16k rows: merging the k best into the running best sorts them, which costs
-    # more than scanning the chunk unless it is much wider than k.
+    # Chunks of at least 16k rows: a query's merge reads its k best as well as its tile row, which
+    # costs little only if the chunk is much wider than k.
     block = min(len(queries), query_block or MAX_QUERY_BLOCK, max(1, TILE_ELEMENTS // (16 * k)))
     chunk = max(MIN_CHUNK, TILE_ELEMENTS // block)
     tile = np.empty((block, chunk), queries.dtype)
@@ -219,19 +257,18 @@ def exact_distances(distance, queries, vectors, dtype=np.float32):
         `(n, m)`, computed in float64.
     """
     q = queries.astype(np.float64)
+    if distance in EUCLIDEAN:
+        v = np.subtract(vectors, q[:, None, :], dtype=np.float64)  # cast and subtract in one pass
+        d = np.einsum("nmd,nmd->nm", v, v)
+        return (np.sqrt(d) if distance == "euclidean" else d).astype(dtype)
     v = vectors.astype(np.float64)
     if distance == "dot":
         d = np.einsum("nd,nmd->nm", q, v)
     elif distance == "cosine":
         norms = np.sqrt(np.einsum("nmd,nmd->nm", v, v))
         d = 1.0 - np.einsum("nd,nmd->nm", q, v) / np.maximum(norms, 1e-12)
-    elif distance == "manhattan":
-        d = np.sum(np.abs(q[:, None, :] - v), axis=-1)
     else:
-        v -= q[:, None, :]
-        d = np.einsum("nmd,nmd->nm", v, v)
-        if distance == "euclidean":
-            d = np.sqrt(d)
+        d = np.sum(np.abs(q[:, None, :] - v), axis=-1)
     return d.astype(dtype)
 
 
@@ -251,25 +288,43 @@ def rerank(queries, rows, vectors_of, k, distance):
         `dot`) where there are fewer than `k` candidates.
     """
     worst = -np.inf if distance == "dot" else np.inf
-    out_rows = np.full((len(queries), k), -1, np.int64)
-    out_dist = np.full((len(queries), k), worst, queries.dtype)
+    valid = rows >= 0
+    d = np.empty(rows.shape, queries.dtype)
     dim = queries.shape[1]
     block = max(1, _RANK_ELEMENTS // max(1, rows.shape[1] * dim))
     for start in range(0, len(queries), block):
-        r = rows[start : start + block]
-        valid = r >= 0
-        if valid.all():
+        r, ok = rows[start : start + block], valid[start : start + block]
+        if ok.all():
             vectors = vectors_of(r)
         else:
             vectors = np.zeros(r.shape + (dim,), queries.dtype)
-            vectors[valid] = vectors_of(r[valid])
-        d = exact_distances(distance, queries[start : start + block], vectors, queries.dtype)
-        d[~valid] = worst
-        cost = -d if distance == "dot" else d
-        order = np.lexsort((np.where(valid, r, np.iinfo(np.int64).max), cost), axis=-1)[:, :k]
-        out_rows[start : start + block, : order.shape[1]] = np.take_along_axis(r, order, 1)
-        out_dist[start : start + block, : order.shape[1]] = np.take_along_axis(d, order, 1)
+            vectors[ok] = vectors_of(r[ok])
+        d[start : start + block] = exact_distances(distance, queries[start : start + block], vectors, d.dtype)
+    d[~valid] = worst
+    cost, ranked = _ascending(-d if distance == "dot" else d, rows, k)
+    out_rows = np.full((len(queries), k), -1, np.int64)
+    out_dist = np.full((len(queries), k), worst, queries.dtype)
+    out_rows[:, : ranked.shape[1]] = ranked
+    out_dist[:, : ranked.shape[1]] = -cost if distance == "dot" else cost
     return out_rows, out_dist
+
+
+def _ascending(cost, rows, k):
+    """The `k` lowest `(cost, rows)` of each query, by cost, then row; -1 rows last among equal costs."""
+    if cost.dtype == np.float32 and rows.max(initial=0) < 2**31 - 1:
+        # A float32 cost and a row fit one 64-bit key, and one plain sort of keys is about twice as
+        # fast as a two-key stable sort. The key's high half maps floats to unsigned ints in order
+        # (negative floats: all bits flipped; others: sign bit set); 0.0 stands for -0.0.
+        bits = (cost + np.float32(0)).view(np.uint32)
+        key = np.where(bits >> 31, ~bits, bits | np.uint32(2**31)).astype(np.uint64) << np.uint64(32)
+        key |= rows.astype(np.uint32)  # -1 becomes the highest row
+        key.sort(axis=1)
+        key = key[:, :k]
+        high = (key >> np.uint64(32)).astype(np.uint32)
+        cost = np.where(high >> 31, high & np.uint32(2**31 - 1), ~high).view(np.float32)
+        return cost, key.astype(np.uint32).view(np.int32).astype(np.int64)
+    order = np.lexsort((np.where(rows >= 0, rows, np.iinfo(np.int64).max), cost), axis=-1)[:, :k]
+    return np.take_along_axis(cost, order, 1), np.take_along_axis(rows, order, 1)
 
 
 def _check_embeddings(x, name):
@@ -333,7 +388,8 @@ def iter_knn(queries, references, k, distance="euclidean", exclude_self=False, c
     for start in range(0, len(q), chunk_size):
         block = q[start : start + chunk_size]
         rows = top_k_rows(block, lambda: [(0, refs)], k, distance, exclude_self, start, chunk_size)
-        yield (start, *rerank(block, rows, r.__getitem__, k, distance))
+        # np.take gathers rows about twice as fast as fancy indexing.
+        yield (start, *rerank(block, rows, lambda at: np.take(r, at, axis=0), k, distance))
 
 
 def pairwise_costs(queries, references, distance="euclidean"):
