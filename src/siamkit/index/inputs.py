@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from .. import _io
 from ..datasets.images import IMAGE_EXTENSIONS
 from ..errors import DataError
 
@@ -154,11 +155,7 @@ def index_run(index, run_dir=None):
 
 def _load_npz(run, path, batch_size):
     """A `.npz` of `embeddings` (from `siamkit embed`, reused if this run made them) or of inputs `x`."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable .npz file ({err})") from None
+    arrays = _io.read_npz(path)
     key = "embeddings" if "embeddings" in arrays else "x"
     if key not in arrays or arrays[key].ndim < 2 or len(arrays[key]) == 0:
         raise DataError(
