@@ -163,6 +163,13 @@ def _load_npz(run, path, batch_size):
             f"it has {sorted(arrays)}"
         )
     rows = arrays[key]
+    if rows.dtype == bool or not (np.issubdtype(rows.dtype, np.integer) or np.issubdtype(rows.dtype, np.floating)):
+        raise DataError(f"{path}: `{key}` must hold real numbers, got dtype {rows.dtype}")
+    if key == "embeddings" and rows.ndim != 2:
+        raise DataError(f"{path}: `embeddings` must be a (rows, dim) array, got shape {rows.shape}")
+    for name in ("paths", "labels", "y"):
+        if name in arrays and arrays[name].ndim != 1:
+            raise DataError(f"{path}: `{name}` must be a 1-D array (one per row), got shape {arrays[name].shape}")
     paths = [str(p) for p in arrays["paths"]] if "paths" in arrays else [f"{path}[{i}]" for i in range(len(rows))]
     labels = arrays.get("labels", arrays.get("y"))
     labels = [None] * len(rows) if labels is None else [str(v) or None for v in labels]

@@ -92,7 +92,7 @@ def read_toml(path):
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:

@@ -1,0 +1,61 @@
+"""Inputs the fuzzers of `test_fuzz.py` found, each kept as a plain example.
+
+Each one made a reader raise something other than a `SiamkitError`; each now
+gives a one-line `DataError` or `ConfigError` that names the file.
+"""
+
+import io
+
+import numpy as np
+import pytest
+
+from siamkit.errors import ConfigError, DataError
+
+
+def test_wav_whose_data_chunk_is_shorter_than_its_frames_is_a_data_error():
+    from siamkit.datasets.wav import decode_wav
+
+    # 1 channel, 1 Hz, 8-bit, an empty data chunk: `wave` raised a bare RuntimeError while seeking in it.
+    data = (
+        b"RIFF$\x00\x00\x00WAVE\x00fmt \x10\x00\x00\x00\x01\x00\x01\x00\x01\x00\x00\x00\x01\x00\x00\x00"
+        b"\x01\x00\x08\x00data\x00\x00\x00\x00"
+    )
+    with pytest.raises(DataError, match="'clip.wav' is not a readable PCM WAV file"):
+        decode_wav(io.BytesIO(data), name="clip.wav")
+
+
+def test_toml_config_that_is_not_utf8_is_a_config_error(tmp_path):
+    from siamkit.training.config import read_toml
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(ConfigError, match="config.toml: not valid TOML"):
+        read_toml(path)
+
+
+class _Run:
+    path = "runs/stub"
+    is_two_tower = False
+
+    def fingerprint(self):
+        return "f" * 64
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"embeddings": np.eye(2), "paths": np.array("a.png")}, "`paths` must be a 1-D array"),
+        ({"embeddings": np.eye(2), "labels": np.array([["a"], ["b"]])}, "`labels` must be a 1-D array"),
+        ({"embeddings": np.array([["1", "2"]])}, "`embeddings` must hold real numbers, got dtype <U1"),
+        ({"embeddings": np.ones((2, 2), complex)}, "must hold real numbers, got dtype complex128"),
+        ({"embeddings": np.ones((2, 2, 2))}, r"must be a \(rows, dim\) array, got shape \(2, 2, 2\)"),
+    ],
+    ids=["0-d paths", "2-d labels", "string embeddings", "complex embeddings", "3-d embeddings"],
+)
+def test_npz_inputs_of_the_wrong_shape_or_dtype_are_data_errors(tmp_path, arrays, message):
+    from siamkit.index.inputs import embed_data
+
+    path = tmp_path / "embeddings.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=message):
+        embed_data(_Run(), str(path))
