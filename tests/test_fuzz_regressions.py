@@ -59,3 +59,29 @@ def test_npz_inputs_of_the_wrong_shape_or_dtype_are_data_errors(tmp_path, arrays
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=message):
         embed_data(_Run(), str(path))
+
+
+@pytest.mark.parametrize("key", ["val_fraction", "positive_fraction"])
+@pytest.mark.parametrize("value", ["cnn", [0.5]])
+def test_fractions_that_are_not_numbers_are_config_errors(tmp_path, key, value):
+    from siamkit.training.config import resolve
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"{key} = {value!r}".replace("'", '"'))
+    with pytest.raises(ConfigError, match=f"{key} must be in"):
+        resolve(path)
+
+
+def test_an_empty_array_file_with_a_matching_checksum_is_a_data_error(tmp_path):
+    import json
+
+    from siamkit.index import Index, files
+
+    Index(2).save(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    path = tmp_path / manifest["files"]["ids"]["name"]
+    path.write_bytes(b"")
+    manifest["files"]["ids"].update(bytes=0, sha256=files._sha256(path))
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"ids\.1\.npy is not a valid array file"):
+        Index.load(tmp_path)
