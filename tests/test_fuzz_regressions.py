@@ -72,16 +72,24 @@ def test_fractions_that_are_not_numbers_are_config_errors(tmp_path, key, value):
         resolve(path)
 
 
-def test_an_empty_array_file_with_a_matching_checksum_is_a_data_error(tmp_path):
+@pytest.mark.parametrize("key", ["ids", "embeddings"])
+@pytest.mark.parametrize(
+    "damage",
+    [lambda data: b"", lambda data: data.replace(b"}", b"|", 1), lambda data: b"PK\x03\x04" + data[4:]],
+    ids=["empty", "header dict not closed", "zip magic"],
+)
+def test_a_damaged_array_file_with_a_matching_checksum_is_a_data_error(tmp_path, key, damage):
     import json
 
     from siamkit.index import Index, files
 
-    Index(2).save(tmp_path)
+    index = Index(2)
+    index.add(np.eye(2))
+    index.save(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    path = tmp_path / manifest["files"]["ids"]["name"]
-    path.write_bytes(b"")
-    manifest["files"]["ids"].update(bytes=0, sha256=files._sha256(path))
+    path = tmp_path / manifest["files"][key]["name"]
+    path.write_bytes(damage(path.read_bytes()))
+    manifest["files"][key].update(bytes=path.stat().st_size, sha256=files._sha256(path))
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(DataError, match=r"ids\.1\.npy is not a valid array file"):
+    with pytest.raises(DataError, match=rf"{key}\.1\.npy is not a valid array file"):
         Index.load(tmp_path)
