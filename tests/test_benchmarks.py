@@ -22,6 +22,7 @@ OUTPUTS = {
     "search.py": ("--out", "search.json"),
     "service.py": ("--out", "service.json"),
     "omniglot_oneshot.py": ("--json", "omniglot_oneshot.json"),
+    "robustness.py": ("--out", "robustness.json"),
 }
 
 
@@ -142,3 +143,14 @@ def test_search_benchmark_quick_writes_complete_json(tmp_path):
     assert all(0 < r["recall"] <= 1 for r in res["hnsw"]["ef"])
     assert res["embedding"]["files_images_per_s"] > 0 and res["embedding"]["arrays_images_per_s"] > 0
     assert set(res["targets"]) == {"exact_vs_faiss", "hnsw", "memory"}
+
+
+@pytest.mark.slow
+def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
+    proc, report = _run_quick("robustness.py", tmp_path, timeout=900)
+    assert set(report["readers"]) == {"images", "wav", "pair_csv", "toml", "index", "npz"}
+    for reader, row in report["readers"].items():
+        assert row["examples"] > 0 and row["crashes_remaining"] == 0, (reader, row)
+    assert report["interruptions"] and report["failing_interruption_tests"] == []
+    assert all(row["differing"] == 0 for row in report["interruptions"].values())
+    assert "interruption" in proc.stdout

@@ -1,7 +1,9 @@
 """Inputs the fuzzers of `test_fuzz.py` found, each kept as a plain example.
 
-Each one made a reader raise something other than a `SiamkitError`; each now
-gives a one-line `DataError` or `ConfigError` that names the file.
+Each one made a reader raise something other than a `SiamkitError` (or
+accept data it cannot use); each now gives a one-line `DataError` or
+`ConfigError` that names the file. Tests are named `test_READER_...`
+(`benchmarks/robustness.py` counts the cases per reader).
 """
 
 import io
@@ -63,7 +65,7 @@ def test_npz_inputs_of_the_wrong_shape_or_dtype_are_data_errors(tmp_path, arrays
 
 @pytest.mark.parametrize("key", ["val_fraction", "positive_fraction"])
 @pytest.mark.parametrize("value", ["cnn", [0.5]])
-def test_fractions_that_are_not_numbers_are_config_errors(tmp_path, key, value):
+def test_toml_fractions_that_are_not_numbers_are_config_errors(tmp_path, key, value):
     from siamkit.training.config import resolve
 
     path = tmp_path / "config.toml"
@@ -78,7 +80,7 @@ def test_fractions_that_are_not_numbers_are_config_errors(tmp_path, key, value):
     [lambda data: b"", lambda data: data.replace(b"}", b"|", 1), lambda data: b"PK\x03\x04" + data[4:]],
     ids=["empty", "header dict not closed", "zip magic"],
 )
-def test_a_damaged_array_file_with_a_matching_checksum_is_a_data_error(tmp_path, key, damage):
+def test_index_array_file_damaged_behind_a_matching_checksum_is_a_data_error(tmp_path, key, damage):
     import json
 
     from siamkit.index import Index, files

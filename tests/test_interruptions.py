@@ -234,10 +234,11 @@ def test_embed_and_build_killed_and_rerun_equal_an_uninterrupted_run(trained_run
     duration = time.monotonic() - start
     expected = result(out)
     outcomes = OUTCOMES[command]
-    for i, (delay, sig) in enumerate(zip(moments(7, 0.3 * duration, duration), [signal.SIGKILL, signal.SIGTERM])):
+    for i, (delay, sig) in enumerate(zip(moments(7, 0.3 * duration, duration), [signal.SIGKILL, signal.SIGTERM] * KILLS)):
         out = tmp_path / (f"out-{i}.npz" if command == "embed" else f"out-{i}")
         cmd, env = siamkit(*argv(out), backend="tensorflow")
-        outcomes["stops"] += stopped(cmd, env, delay, sig) is not None
+        was_stopped = stopped(cmd, env, delay, sig) is not None
+        outcomes["stops"] += was_stopped
         rerun = run(*argv(out), backend="tensorflow")
         assert rerun.returncode == 0, rerun.stderr
         got = result(out)
@@ -245,4 +246,4 @@ def test_embed_and_build_killed_and_rerun_equal_an_uninterrupted_run(trained_run
         for key in expected:
             assert np.array_equal(np.asarray(got[key]), np.asarray(expected[key])) if key != "metadata" else (
                 got[key] == expected[key])
-        outcomes["equal to uninterrupted"] += 1
+        outcomes["equal to uninterrupted"] += was_stopped

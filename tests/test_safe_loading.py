@@ -119,13 +119,13 @@ def test_no_unsafe_loading_in_the_code(folder):
 def test_npz_inputs_with_python_objects_are_refused_by_name(tmp_path):
     import numpy as np
 
-    from siamkit import _io
+    from siamkit.index.inputs import read_npz
     from siamkit.errors import DataError
 
     path = tmp_path / "embeddings.npz"
     np.savez(path, embeddings=np.eye(2, dtype="float32"), paths=np.array([{"evil": 1}, None], dtype=object))
     with pytest.raises(DataError, match="array 'paths' holds Python objects"):
-        _io.read_npz(path)
+        read_npz(path)
     path.write_bytes(path.read_bytes()[:60])
     with pytest.raises(DataError, match="embeddings.npz: not a readable .npz file"):
-        _io.read_npz(path)
+        read_npz(path)

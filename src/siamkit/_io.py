@@ -12,12 +12,8 @@ import json
 import os
 import stat
 import tempfile
-import zipfile
-import zlib
 
 import numpy as np
-
-from .errors import DataError
 
 # Read once: reading the umask means setting it, which would race with other threads' file creation.
 _UMASK = os.umask(0)
@@ -84,30 +80,6 @@ def save_npz(path, **arrays):
     """Atomically write arrays to a compressed `.npz` file."""
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
-
-
-def read_npz(path):
-    """Every array of a `.npz` file, read without unpickling, or a `DataError`.
-
-    Object arrays (pickled Python objects) are refused: loading them could
-    run code hidden in the file.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {}
-            for key in f.files:
-                try:
-                    arrays[key] = f[key]
-                except ValueError as err:
-                    if "allow_pickle" not in str(err):
-                        raise
-                    raise DataError(
-                        f"{path}: array {key!r} holds Python objects, which siamkit never unpickles; "
-                        "save numbers or strings (e.g. np.array(paths, dtype=str))"
-                    ) from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
-    return arrays
 
 
 def save_model(model, path):

@@ -20,10 +20,11 @@ Example:
 
 import dataclasses
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
-from .. import _io
 from ..datasets.images import IMAGE_EXTENSIONS
 from ..errors import DataError
 
@@ -153,9 +154,33 @@ def index_run(index, run_dir=None):
     return run
 
 
+def read_npz(path):
+    """Every array of a `.npz` file, read without unpickling, or a `DataError`.
+
+    Object arrays (pickled Python objects) are refused: loading them could
+    run code hidden in the file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {}
+            for key in f.files:
+                try:
+                    arrays[key] = f[key]
+                except ValueError as err:
+                    if "allow_pickle" not in str(err):
+                        raise
+                    raise DataError(
+                        f"{path}: array {key!r} holds Python objects, which siamkit never unpickles; "
+                        "save numbers or strings (e.g. np.array(paths, dtype=str))"
+                    ) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
+    return arrays
+
+
 def _load_npz(run, path, batch_size):
     """A `.npz` of `embeddings` (from `siamkit embed`, reused if this run made them) or of inputs `x`."""
-    arrays = _io.read_npz(path)
+    arrays = read_npz(path)
     key = "embeddings" if "embeddings" in arrays else "x"
     if key not in arrays or arrays[key].ndim < 2 or len(arrays[key]) == 0:
         raise DataError(
