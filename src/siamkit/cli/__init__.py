@@ -88,7 +88,7 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt as err:
         stopped = "terminated" if isinstance(err, Terminated) else "interrupted"
-        print(f"siamkit {args.command}: {stopped}; files it was writing are left as they were", file=sys.stderr)
+        print(f"siamkit {args.command}: {stopped}; run the same command again to finish", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)

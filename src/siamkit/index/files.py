@@ -167,7 +167,8 @@ def locked(directory, timeout=LOCK_TIMEOUT):
         yield
     finally:
         held.discard(key)
-        os.remove(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
         f.close()
 
 
