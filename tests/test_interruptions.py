@@ -71,6 +71,11 @@ def temporary_files(folder):
     return [name for name in os.listdir(folder) if ".tmp" in name]
 
 
+def index_args(root):
+    """The arguments of `siamkit index add` and `remove` in the gallery below `root`."""
+    return {"add": ("--data", str(root / "more.npz"), "--quiet"), "remove": ("--ids", *map(str, range(0, ROWS, 2)))}
+
+
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory):
     """A fake run directory, a saved index of it, `.npz` embeddings to add; the uninterrupted results."""
@@ -89,7 +94,7 @@ def gallery(tmp_path_factory):
     start = time.monotonic()
     subprocess.run([argv[0], "-c", "import siamkit.cli, siamkit.index.inputs, siamkit.runs"], env=env, check=True)
     timings = {"startup": time.monotonic() - start}
-    for name, args in {"add": ("--data", str(root / "more.npz"), "--quiet"), "remove": ("--ids", *map(str, range(0, ROWS, 2)))}.items():
+    for name, args in index_args(root).items():
         folder = root / f"uninterrupted-{name}"
         shutil.copytree(root / "template", folder)
         start = time.monotonic()
@@ -124,10 +129,11 @@ def moments(seed, first, last, count=KILLS):
 def test_an_index_write_stopped_at_any_moment_leaves_the_old_or_the_new_index(gallery, tmp_path, action, sig):
     root, timings = gallery
     outcomes = OUTCOMES[f"index {action} {signal.Signals(sig).name}"]
-    args = {"add": ("--data", str(root / "more.npz"), "--quiet"), "remove": ("--ids", *map(str, range(0, ROWS, 2)))}
+    args = index_args(root)
     old, new = contents(root / "template"), contents(root / f"uninterrupted-{action}")
     seed = ["add", "remove"].index(action) * 100 + sig
-    for i, delay in enumerate(moments(seed, min(0.8 * timings["startup"], 0.5 * timings[action]), 1.05 * timings[action])):
+    first = min(0.8 * timings["startup"], 0.5 * timings[action])
+    for i, delay in enumerate(moments(seed, first, 1.05 * timings[action])):
         folder = tmp_path / f"index-{i}"
         shutil.copytree(root / "template", folder)
         argv, env = siamkit("index", action, str(folder), *args[action])
@@ -145,6 +151,9 @@ def test_an_index_write_stopped_at_any_moment_leaves_the_old_or_the_new_index(ga
         if ids == old[0]:  # interrupted before the new index was in place: the rerun finishes the work
             rerun = run("index", action, str(folder), *args[action])
             assert rerun.returncode == 0, rerun.stderr
+        else:  # stopped after its save: a lock file it left locks nothing
+            with files.locked(folder, timeout=1):
+                pass
         ids, vectors = contents(folder)
         assert ids == new[0] and np.array_equal(vectors, new[1])
         outcomes["equal to uninterrupted"] += 1
@@ -194,7 +203,7 @@ for i in range(first, first + 5):
 def test_two_processes_writing_one_index_lose_nothing(tmp_path):
     Index(2).save(tmp_path)
     env = dict(os.environ, PYTHONPATH=SRC)
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(first)], env=env) for first in (0, 100)]
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(n)], env=env) for n in (0, 100)]
     assert [w.wait(timeout=120) for w in writers] == [0, 0]
     index = Index.load(tmp_path)
     assert sorted(index.ids.tolist()) == [*range(5), *range(100, 105)]
@@ -234,7 +243,8 @@ def test_embed_and_build_killed_and_rerun_equal_an_uninterrupted_run(trained_run
     duration = time.monotonic() - start
     expected = result(out)
     outcomes = OUTCOMES[command]
-    for i, (delay, sig) in enumerate(zip(moments(7, 0.3 * duration, duration), [signal.SIGKILL, signal.SIGTERM] * KILLS)):
+    signals = [signal.SIGKILL, signal.SIGTERM] * KILLS
+    for i, (delay, sig) in enumerate(zip(moments(7, 0.3 * duration, duration), signals)):
         out = tmp_path / (f"out-{i}.npz" if command == "embed" else f"out-{i}")
         cmd, env = siamkit(*argv(out), backend="tensorflow")
         was_stopped = stopped(cmd, env, delay, sig) is not None
