@@ -133,7 +133,7 @@ def worker_faiss_flat(cfg):
     build = time.perf_counter() - start
     del chunk
     qps, ids = _search_all(cfg, lambda q: index.search(unit(q) if cosine else q, cfg["k"])[1])
-    truth = np.load(os.path.join(cfg["tmp"], f"exact-{cfg['metric']}.npy"))
+    truth = np.load(os.path.join(cfg["tmp"], f"exact-{cfg['metric']}.npy"), allow_pickle=False)
     return {
         "qps": qps,
         "build_s": build,
@@ -155,7 +155,7 @@ def worker_hnsw(cfg):
         index.add(chunk)
     build = time.perf_counter() - start
     del chunk
-    truth = np.load(os.path.join(cfg["tmp"], f"exact-{cfg['metric']}.npy"))
+    truth = np.load(os.path.join(cfg["tmp"], f"exact-{cfg['metric']}.npy"), allow_pickle=False)
     runs = []
     for ef in EF_SEARCH:
         index.backend.options["ef_search"] = ef

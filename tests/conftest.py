@@ -5,6 +5,8 @@
 `trained_run` is a tiny digits run, trained once per session.
 `results_digest()` fingerprints the committed benchmark results.
 `brute_force_knn` is the oracle of the exact nearest-neighbor searches.
+Hypothesis profiles: `ci` (the default, a few dozen examples per reader) and
+`long` (thousands), chosen with `HYPOTHESIS_PROFILE=long`.
 """
 
 import hashlib
@@ -13,8 +15,15 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# A reader that takes seconds on one input is a hang as far as a user is concerned.
+_FUZZ = dict(deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=40, derandomize=True, **_FUZZ)
+settings.register_profile("long", max_examples=2000, **_FUZZ)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

@@ -23,6 +23,7 @@ OUTPUTS = {
     "search.py": ("--out", "search.json"),
     "service.py": ("--out", "service.json"),
     "omniglot_oneshot.py": ("--json", "omniglot_oneshot.json"),
+    "robustness.py": ("--out", "robustness.json"),
 }
 
 
@@ -180,3 +181,14 @@ def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(
         capture_output=True, text=True, timeout=300, check=False, env=env,
     )
     assert refused.returncode != 0 and "never writes into benchmarks/results" in refused.stderr
+
+
+@pytest.mark.slow
+def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
+    proc, report = _run_quick("robustness.py", tmp_path, timeout=900)
+    assert set(report["readers"]) == {"images", "wav", "pair_csv", "toml", "index", "npz"}
+    for reader, row in report["readers"].items():
+        assert row["examples"] > 0 and row["crashes_remaining"] == 0, (reader, row)
+    assert report["interruptions"] and report["failing_interruption_tests"] == []
+    assert all(row["differing"] == 0 for row in report["interruptions"].values())
+    assert "interruption" in proc.stdout

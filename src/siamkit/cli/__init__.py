@@ -4,8 +4,10 @@ Each sub-command lives in its own module of this package, which defines
 `add_parser(subparsers)`; the parser it adds sets `func` to the function
 that runs the command. Errors a user can fix (`SiamkitError`, missing
 files, an option that does not apply to the run) print one line and exit
-with status 2, without a traceback. Building the parser imports no Keras:
-shared options and their choices come from `options`.
+with status 2, without a traceback. Ctrl-C (SIGINT) and SIGTERM stop a
+command as an exception would, so files being written are left whole or
+not at all; they exit with status 130 and 143. Building the parser imports
+no Keras: shared options and their choices come from `options`.
 """
 
 import argparse
@@ -13,6 +15,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
 
 # Sub-command modules, in the order `siamkit --help` lists them.
@@ -57,6 +60,14 @@ def build_parser():
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that `finally` blocks and atomic writes clean up."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None):
     from ..errors import SiamkitError
 
@@ -65,8 +76,9 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 1
-    _quiet_tensorflow()
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        _quiet_tensorflow()
         return args.func(args) or 0
     except SiamkitError as err:
         print(f"siamkit {args.command}: error: {err}", file=sys.stderr)
@@ -74,9 +86,12 @@ def main(argv=None):
     except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
         print(f"siamkit {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"siamkit {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        stopped = "terminated" if isinstance(err, Terminated) else "interrupted"
+        print(f"siamkit {args.command}: {stopped}; run the same command again to finish", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,16 @@ def _options(pairs):
     return options
 
 
+def _add_lock_timeout(parser):
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another process writing the index (default: 60)",
+    )
+
+
 def add_parser(subparsers):
     from ..index import BACKENDS
 
@@ -41,6 +51,7 @@ def add_parser(subparsers):
         "--option", action="append", metavar="KEY=VALUE", help="backend option, repeatable (e.g. ef_search=128)"
     )
     add_input_options(build)
+    _add_lock_timeout(build)
     build.set_defaults(func=run_build)
 
     add = actions.add_parser(
@@ -52,6 +63,7 @@ def add_parser(subparsers):
     add.add_argument("--data", required=True, help="folder, file, or .npz (from `siamkit embed`)")
     add.add_argument("--run", help="the run directory, if it moved since the index was built")
     add_input_options(add)
+    _add_lock_timeout(add)
     add.set_defaults(func=run_add)
 
     remove = actions.add_parser(
@@ -61,6 +73,7 @@ def add_parser(subparsers):
     )
     remove.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory")
     remove.add_argument("--ids", type=int, nargs="+", required=True, help="ids to remove")
+    _add_lock_timeout(remove)
     remove.set_defaults(func=run_remove)
 
 
@@ -85,29 +98,34 @@ def run_build(args):
         info={"run": os.path.abspath(run_.path)},
     )
     index.add(found.embeddings, metadata=found.metadata())
-    index.save(args.out)
+    index.save(args.out, args.lock_timeout)
     print(f"indexed {len(index)} items ({args.backend}, {run_.distance}) in {args.out}")
     return 0
 
 
 def run_add(args):
     from ..index import load
+    from ..index.files import locked
     from ..index.inputs import embed_data, index_run
 
-    index = load(args.index_dir)
-    run_ = index_run(index, args.run)
-    found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
-    ids = index.add(found.embeddings, metadata=found.metadata(), fingerprint=run_.fingerprint())
-    index.save(args.index_dir)
+    # The lock spans load to save, so a concurrent writer's items are not lost.
+    with locked(args.index_dir, args.lock_timeout):
+        index = load(args.index_dir)
+        run_ = index_run(index, args.run)
+        found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
+        ids = index.add(found.embeddings, metadata=found.metadata(), fingerprint=run_.fingerprint())
+        index.save(args.index_dir)
     print(f"added {len(ids)} items (ids {ids[0]}..{ids[-1]}); the index holds {len(index)}")
     return 0
 
 
 def run_remove(args):
     from ..index import load
+    from ..index.files import locked
 
-    index = load(args.index_dir)
-    index.remove(args.ids)
-    index.save(args.index_dir)
+    with locked(args.index_dir, args.lock_timeout):
+        index = load(args.index_dir)
+        index.remove(args.ids)
+        index.save(args.index_dir)
     print(f"removed {len(set(args.ids))} items; the index holds {len(index)}")
     return 0

@@ -95,7 +95,7 @@ def load_fsdd(subset=None, data_dir=None, download=True):
     (300, 8000, dtype('int16'))
     """
     path = ensure("fsdd.npz", REMOTE, data_dir, download)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         audio = Waveforms(f["audio"], f["offsets"], int(f["sample_rate"]))
         meta = {k: f[k] for k in ("digit", "speaker", "index", "split")}
         info = {

@@ -110,7 +110,7 @@ def read(name, subset=None, data_dir=None, download=True):
     """
     path = ensure(f"{name}.npz", REMOTES[name], data_dir, download)
     parts = ("train", "test") if subset is None else (subset,)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         images = [f[f"{p}_images"] for p in parts]
         labels = [f[f"{p}_labels"].astype("int64") for p in parts]
     split = np.concatenate([np.full(len(y), ("train", "test").index(p), "uint8") for p, y in zip(parts, labels)])

@@ -110,7 +110,7 @@ def read(subset=None, data_dir=None, download=True):
         `info` with `alphabet_names` and `class_names` (`"Alphabet/characterXX"`).
     """
     path = ensure("omniglot.npz", REMOTE, data_dir, download)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         rows = slice(None) if subset is None else f["split"] == SUBSETS.index(subset)
         images = f["images"][rows]
         np.subtract(1, images, out=images)  # 1 = paper in the PNGs; ink high from here on

@@ -123,7 +123,7 @@ class ImageStore:
     def _open_cache(self):
         # Opened per process: memory maps are not pickled to worker processes.
         if self._cache is None:
-            self._cache = tuple(np.load(p, mmap_mode="r+") for p in self._cache_files())
+            self._cache = tuple(np.load(p, mmap_mode="r+", allow_pickle=False) for p in self._cache_files())
         return self._cache
 
     def __getstate__(self):

@@ -62,7 +62,7 @@ def decode_wav(source, name=None):
         with wave.open(source, "rb") as w:
             channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
             data = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as err:
+    except (wave.Error, EOFError, RuntimeError) as err:  # RuntimeError: `wave` seeking past a chunk's declared size
         raise DataError(f"{name!r} is not a readable PCM WAV file ({err}); {_CONVERT_HINT}") from None
     except OSError as err:
         raise DataError(

@@ -13,28 +13,48 @@ generation's files (each atomically), then replaces the manifest atomically,
 then deletes the old generation. A reader therefore sees the old index or
 the new one, never a mix; a crash mid-save leaves the old index intact.
 
+Writers hold `INDEX_DIR/.lock` (`locked`): a second writer waits for the
+first, then fails with a clear message after a timeout. A save also deletes
+the temporary files a killed save left behind.
+
 On load every file is checked against its size and checksum before it is
 parsed, so a corrupt or truncated index raises a `DataError` instead of
 giving wrong results. Arrays are read with `allow_pickle=False` and metadata
 is JSON: nothing is ever unpickled.
 """
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import threading
+import time
+import tokenize
 
 import numpy as np
 
 from .. import _io
 from ..errors import DataError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; writers are not serialised there
+    fcntl = None
+
 FORMAT = "siamkit-index"
 VERSION = 1
 MANIFEST = "manifest.json"
 _DATA_FILE = re.compile(r"^(embeddings|ids|metadata|backend)\.\d+\.(npy|json|faiss|hnsw)$")
+# `_io.atomic_path`'s temporary files for the manifest and data files.
+_TEMP_FILE = re.compile(r"^\.(manifest\.json|(embeddings|ids|metadata|backend)\.\d+\.\w+)\..+\.tmp")
+LOCK = ".lock"
+LOCK_TIMEOUT = 60.0
+_held = threading.local()  # index directories this thread holds the lock of
 _READ_BYTES = 1 << 20
+# What NumPy raises on a damaged `.npy`: a bad header fails in its parser (tokenize, ast), a short file with EOFError.
+_ARRAY_ERRORS = (ValueError, KeyError, EOFError, SyntaxError, tokenize.TokenError)
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -100,12 +120,64 @@ def read_manifest(directory):
     return manifest
 
 
+@contextlib.contextmanager
+def locked(directory, timeout=LOCK_TIMEOUT):
+    """Hold the write lock of an index directory for the `with` block.
+
+    Another process (or thread) holding it is waited for up to `timeout`
+    seconds, then a `DataError` is raised. The lock is re-entrant within a
+    thread, and released by the kernel if its holder dies, so a killed
+    writer never leaves the index locked. The lock file, `INDEX_DIR/.lock`,
+    is deleted when the lock is let go.
+
+    Example:
+
+    >>> with locked("gallery-index"):                               # doctest: +SKIP
+    ...     index = Index.load("gallery-index"); index.remove([3]); index.save("gallery-index")
+    """
+    key = os.path.realpath(directory)
+    held = _held.__dict__.setdefault("dirs", set())
+    if fcntl is None or key in held or not os.path.isdir(directory):  # no folder, nothing to guard
+        yield
+        return
+    path = os.path.join(directory, LOCK)
+    deadline = time.monotonic() + timeout
+    while True:
+        f = open(path, "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            if time.monotonic() >= deadline:
+                raise DataError(
+                    f"{directory!r} is being written by another process (waited {timeout:g} s for {path}); "
+                    "try again when it has finished"
+                ) from None
+            time.sleep(0.05)
+            continue
+        # The holder deletes the file as it lets go: a lock on a deleted file is no lock, so try again.
+        try:
+            if os.path.samestat(os.fstat(f.fileno()), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        f.close()
+    held.add(key)
+    try:
+        yield
+    finally:
+        held.discard(key)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        f.close()
+
+
 def write_manifest(directory, manifest):
-    """Atomically replace the manifest, then delete data files it no longer names."""
+    """Atomically replace the manifest, then delete data files it no longer names and stale temporary files."""
     _io.write_json(os.path.join(directory, MANIFEST), manifest)
     keep = {record["name"] for record in manifest["files"].values()}
     for name in os.listdir(directory):
-        if _DATA_FILE.match(name) and name not in keep:
+        if (_DATA_FILE.match(name) and name not in keep) or _TEMP_FILE.match(name):
             os.remove(os.path.join(directory, name))
 
 
@@ -150,8 +222,8 @@ def read_array(directory, record, dtype, shape):
     """A verified `.npy` file as an array of exactly `dtype` and `shape`."""
     path, data = verified_bytes(directory, record)
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as err:
+        array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)  # .npy only: never a zip
+    except _ARRAY_ERRORS as err:
         raise DataError(f"{path} is not a valid array file ({err}); rebuild the index") from None
     if array.dtype != np.dtype(dtype) or array.shape != tuple(shape):
         raise DataError(f"{path} holds {array.dtype} {array.shape}, expected {np.dtype(dtype)} {tuple(shape)}")
@@ -192,7 +264,7 @@ def read_vectors(directory, record, count, dim, rows_per_read):
         try:
             read_header = _HEADER_READERS[np.lib.format.read_magic(f)]
             shape, fortran, dtype = read_header(f)
-        except (ValueError, KeyError) as err:
+        except _ARRAY_ERRORS as err:
             raise DataError(f"{path} is not a valid array file ({err}); rebuild the index") from None
         if shape != (count, dim) or fortran or dtype != np.dtype("<f4"):
             raise DataError(f"{path} holds {dtype} {shape}, expected float32 {(count, dim)}; rebuild the index")

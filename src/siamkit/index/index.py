@@ -212,10 +212,18 @@ class Index:
             raise DataError(f"ids not in the index: {np.asarray(ids)[rows < 0][:10].tolist()}")
         return self.store.vectors(rows)
 
-    def save(self, directory):
-        """Write the index to `directory` (see `siamkit.index.files`)."""
+    def save(self, directory, lock_timeout=files.LOCK_TIMEOUT):
+        """Write the index to `directory` (see `siamkit.index.files`), holding its write lock.
+
+        Another writer of `directory` is waited for up to `lock_timeout`
+        seconds, then a `DataError` is raised.
+        """
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
+        with files.locked(directory, lock_timeout):
+            self._save(directory)
+
+    def _save(self, directory):
         generation = 1
         if os.path.exists(os.path.join(directory, files.MANIFEST)):
             generation = files.read_manifest(directory).get("generation", 0) + 1

@@ -20,6 +20,8 @@ Example:
 
 import dataclasses
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -152,13 +154,33 @@ def index_run(index, run_dir=None):
     return run
 
 
-def _load_npz(run, path, batch_size):
-    """A `.npz` of `embeddings` (from `siamkit embed`, reused if this run made them) or of inputs `x`."""
+def read_npz(path):
+    """Every array of a `.npz` file, read without unpickling, or a `DataError`.
+
+    Object arrays (pickled Python objects) are refused: loading them could
+    run code hidden in the file.
+    """
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable .npz file ({err})") from None
+            arrays = {}
+            for key in f.files:
+                try:
+                    arrays[key] = f[key]
+                except ValueError as err:
+                    if "allow_pickle" not in str(err):
+                        raise
+                    raise DataError(
+                        f"{path}: array {key!r} holds Python objects, which siamkit never unpickles; "
+                        "save numbers or strings (e.g. np.array(paths, dtype=str))"
+                    ) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
+    return arrays
+
+
+def _load_npz(run, path, batch_size):
+    """A `.npz` of `embeddings` (from `siamkit embed`, reused if this run made them) or of inputs `x`."""
+    arrays = read_npz(path)
     key = "embeddings" if "embeddings" in arrays else "x"
     if key not in arrays or arrays[key].ndim < 2 or len(arrays[key]) == 0:
         raise DataError(
@@ -166,6 +188,13 @@ def _load_npz(run, path, batch_size):
             f"it has {sorted(arrays)}"
         )
     rows = arrays[key]
+    if rows.dtype == bool or not (np.issubdtype(rows.dtype, np.integer) or np.issubdtype(rows.dtype, np.floating)):
+        raise DataError(f"{path}: `{key}` must hold real numbers, got dtype {rows.dtype}")
+    if key == "embeddings" and rows.ndim != 2:
+        raise DataError(f"{path}: `embeddings` must be a (rows, dim) array, got shape {rows.shape}")
+    for name in ("paths", "labels", "y"):
+        if name in arrays and arrays[name].ndim != 1:
+            raise DataError(f"{path}: `{name}` must be a 1-D array (one per row), got shape {arrays[name].shape}")
     paths = [str(p) for p in arrays["paths"]] if "paths" in arrays else [f"{path}[{i}]" for i in range(len(rows))]
     labels = arrays.get("labels", arrays.get("y"))
     labels = [None] * len(rows) if labels is None else [str(v) or None for v in labels]

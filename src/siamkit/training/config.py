@@ -109,7 +109,7 @@ def read_toml(path):
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
@@ -201,9 +201,9 @@ def validate(config):
     if config["holdout_classes"] is None and config["holdout_groups"] is None:
         fractions.append("holdout_fraction")  # otherwise unused
     for key in fractions:  # each part must hold something
-        if not 0.0 < float(config[key]) < 1.0:
+        if not (_is_number(config[key]) and 0.0 < config[key] < 1.0):
             raise ConfigError(f"{key} must be in (0, 1), got {config[key]!r}")
-    if not 0.0 <= float(config["positive_fraction"]) < 1.0:
+    if not (_is_number(config["positive_fraction"]) and 0.0 <= config["positive_fraction"] < 1.0):
         raise ConfigError(f"positive_fraction must be in [0, 1), got {config['positive_fraction']!r}")
     if config["loss"] == "bce" and config["head"] == "distance":
         raise ConfigError("loss 'bce' needs a probability head: use --head l1 or --head concat")
