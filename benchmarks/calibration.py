@@ -75,7 +75,7 @@ def _write_png_folder(root, images, labels, names):
 
 def write_mnist(root, data_dir, per_class, seed=0):
     """`per_class` MNIST training images of each digit, as PNG folders `0` .. `9` (ink white on black)."""
-    with np.load(os.path.join(data_dir, "mnist.npz")) as d:
+    with np.load(os.path.join(data_dir, "mnist.npz"), allow_pickle=False) as d:
         x, y = d["train_images"], d["train_labels"]
     rng = np.random.default_rng(seed)
     keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)]))
@@ -84,7 +84,7 @@ def write_mnist(root, data_dir, per_class, seed=0):
 
 def write_omniglot(root, data_dir, alphabets=OMNIGLOT_ALPHABETS, characters=OMNIGLOT_CHARACTERS):
     """The first `characters` characters of the first `alphabets` background alphabets, ink white on black."""
-    with np.load(os.path.join(data_dir, "omniglot.npz")) as d:
+    with np.load(os.path.join(data_dir, "omniglot.npz"), allow_pickle=False) as d:
         images, label, alphabet, character = d["images"], d["label"], d["alphabet"], d["character"]
         names = d["alphabet_names"]
     keep = np.flatnonzero((alphabet < alphabets) & (character <= characters))

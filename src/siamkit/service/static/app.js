@@ -29,6 +29,13 @@ function fmt(x, digits = 4) {
   return typeof x === "number" ? x.toFixed(digits) : "–";
 }
 
+function span(className, text) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
 // -- tabs: arrow keys move between them, as for any tab list -------------------------------------
 const tabs = ["compare", "search", "model"].map((name) => $(`tab-${name}`));
 function select(tab) {
@@ -59,14 +66,10 @@ function preview(file, box) {
   if (audio) media.controls = true;
   else media.alt = `preview of ${file.name}`;
   media.addEventListener("error", () => {  // not an image the browser can show; the service says why on upload
-    const note = document.createElement("span");
-    note.className = "noimage";
-    note.textContent = "no preview";
+    const note = span("noimage", "no preview");
     media.replaceWith(note);
   });
-  const name = document.createElement("span");
-  name.className = "meta";
-  name.textContent = file.name;
+  const name = span("meta", file.name);
   box.append(media, name);
 }
 
@@ -135,22 +138,14 @@ function resultCard(item) {
     img.src = item.thumbnail;
     button.append(img);
   } else {
-    const none = document.createElement("span");
-    none.className = "noimage";
-    none.textContent = "no image";
+    const none = span("noimage", "no image");
     button.append(none);
   }
-  const label = document.createElement("span");
-  label.className = "meta";
-  label.textContent = `#${item.rank} · ${item.label ?? "no label"}`;
-  const distance = document.createElement("span");
-  distance.className = "meta";
-  distance.textContent = `distance ${fmt(item.distance)}`;
+  const label = span("meta", `#${item.rank} · ${item.label ?? "no label"}`);
+  const distance = span("meta", `distance ${fmt(item.distance)}`);
   button.append(label, distance);
   if (item.match !== null && item.match !== undefined) {
-    const badge = document.createElement("span");
-    badge.className = `badge ${item.match ? "match" : "nomatch"}`;
-    badge.textContent = item.match ? "match" : "no match";
+    const badge = span(`badge ${item.match ? "match" : "nomatch"}`, item.match ? "match" : "no match");
     button.append(badge);
   }
   button.addEventListener("click", () => compareWithItem(item));
@@ -167,9 +162,7 @@ async function compareWithItem(item) {
   $("file-b").value = "";
   const box = $("preview-b");
   box.replaceChildren();
-  const name = document.createElement("span");
-  name.className = "meta";
-  name.textContent = `index item ${item.id} (${item.label ?? "no label"})`;
+  const name = span("meta", `index item ${item.id} (${item.label ?? "no label"})`);
   if (item.thumbnail) {
     const img = document.createElement("img");
     img.src = item.thumbnail;
