@@ -69,13 +69,20 @@ def _terminate(signum, frame):
 
 
 def main(argv=None):
-    from ..errors import SiamkitError
-
     parser = build_parser()
     args = parser.parse_args(argv)  # `--help` exits here, before TensorFlow is imported
     if args.command is None:
         parser.print_help()
         return 1
+    try:
+        return _run(args)
+    except KeyboardInterrupt as err:  # a stop that lands while an error is reported or the handler restored
+        return _stopped(args, err)
+
+
+def _run(args):
+    from ..errors import SiamkitError
+
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         _quiet_tensorflow()
@@ -87,11 +94,16 @@ def main(argv=None):
         print(f"siamkit {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        stopped = "terminated" if isinstance(err, Terminated) else "interrupted"
-        print(f"siamkit {args.command}: {stopped}; run the same command again to finish", file=sys.stderr)
-        return 143 if isinstance(err, Terminated) else 130
+        return _stopped(args, err)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(args, err):
+    """Ctrl-C (130) or SIGTERM (143): one line, and the same command finishes the work."""
+    stopped = "terminated" if isinstance(err, Terminated) else "interrupted"
+    print(f"siamkit {args.command}: {stopped}; run the same command again to finish", file=sys.stderr)
+    return 143 if isinstance(err, Terminated) else 130
 
 
 if __name__ == "__main__":
