@@ -10,6 +10,7 @@ Hypothesis profiles: `ci` (the default, a few dozen examples per reader) and
 """
 
 import hashlib
+import json
 import os
 import pathlib
 
@@ -151,3 +152,18 @@ def gallery_index(trained_run, tmp_path_factory):
     assert main(["index", "build", trained_run.path, "--data", str(paths[0].parent.parent), "--out", str(index_dir),
                  "--quiet"]) == 0
     return index_dir, paths
+
+
+def module_report(env_var, snapshot):
+    """An autouse module fixture that writes `snapshot()` as JSON to `$env_var` (when set) after the module's
+    tests, for `benchmarks/robustness.py` to count what they tried."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def report():
+        yield
+        path = os.environ.get(env_var)
+        if path:
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(snapshot(), f, indent=2)
+
+    return report

@@ -30,18 +30,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from conftest import module_report
 from siamkit.errors import SiamkitError
 
 EXAMPLES = collections.Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _examples_report():
-    yield
-    path = os.environ.get("SIAMKIT_FUZZ_REPORT")
-    if path:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(dict(sorted(EXAMPLES.items())), f, indent=2)
+_examples_report = module_report("SIAMKIT_FUZZ_REPORT", lambda: dict(sorted(EXAMPLES.items())))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ the command gives the uninterrupted result, and leaves no temporary file.
 """
 
 import collections
-import json
 import os
 import shutil
 import signal
@@ -24,6 +23,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import module_report
 from siamkit.errors import DataError
 from siamkit.index import Index, files
 
@@ -34,13 +34,9 @@ ROWS, DIM, NEW = 10000, 16, 2000
 OUTCOMES = collections.defaultdict(collections.Counter)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _outcomes_report():
-    yield
-    path = os.environ.get("SIAMKIT_KILL_REPORT")
-    if path:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump({case: dict(counts) for case, counts in sorted(OUTCOMES.items())}, f, indent=2)
+_outcomes_report = module_report(
+    "SIAMKIT_KILL_REPORT", lambda: {case: dict(counts) for case, counts in sorted(OUTCOMES.items())}
+)
 
 
 def siamkit(*args, backend="numpy"):

@@ -56,24 +56,16 @@ def _unit(module):
 
 
 class _Imports(ast.NodeVisitor):
-    """`(target module, line, enclosing function or None)` of every import in one module."""
+    """`(target module, line)` of every import in one module, inside functions too (`generic_visit`)."""
 
     def __init__(self, module, is_package, modules):
         self.package = module.split(".") if is_package else module.split(".")[:-1]
         self.modules = modules
         self.found = []
-        self.function = None
-
-    def _visit_function(self, node):
-        outer, self.function = self.function, self.function or node.name
-        self.generic_visit(node)
-        self.function = outer
-
-    visit_FunctionDef = visit_AsyncFunctionDef = _visit_function
 
     def visit_Import(self, node):
         for alias in node.names:
-            self.found.append((alias.name, node.lineno, self.function))
+            self.found.append((alias.name, node.lineno))
 
     def visit_ImportFrom(self, node):
         if node.level:
@@ -83,26 +75,26 @@ class _Imports(ast.NodeVisitor):
             module = node.module
         for alias in node.names:
             submodule = f"{module}.{alias.name}"  # `from pkg import submodule` imports the submodule
-            self.found.append((submodule if submodule in self.modules else module, node.lineno, self.function))
+            self.found.append((submodule if submodule in self.modules else module, node.lineno))
 
 
 def _edges():
-    """`{(unit, imported unit): [(file, line, function), ...]}` over the whole package."""
+    """`{(unit, imported unit): [(file, line), ...]}` over the whole package."""
     modules = _modules()
     edges = {}
     for module, path in modules.items():
         visitor = _Imports(module, path.name == "__init__.py", modules)
         visitor.visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
-        for target, line, function in visitor.found:
+        for target, line in visitor.found:
             if target.split(".")[0] != PACKAGE or _unit(target) == _unit(module):
                 continue
-            where = (path.relative_to(SRC).as_posix(), line, function)
+            where = (path.relative_to(SRC).as_posix(), line)
             edges.setdefault((_unit(module), _unit(target)), []).append(where)
     return edges
 
 
 def _describe(edge, places):
-    return "; ".join(f"{f}:{line} ({edge[0]} imports {edge[1]})" for f, line, _ in places)
+    return "; ".join(f"{f}:{line} ({edge[0]} imports {edge[1]})" for f, line in places)
 
 
 def test_every_unit_has_a_layer():
