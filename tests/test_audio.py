@@ -367,6 +367,17 @@ def test_read_wavs_pads_and_crops(tmp_path):
     np.testing.assert_array_equal(batch, expected)
 
 
+def test_read_wav_from_memory_matches_the_file(tmp_path):
+    from siamkit.datasets.memory import MemoryFile
+
+    audio.write_wav(tmp_path / "a.wav", np.linspace(-0.5, 0.5, 120), RATE)
+    data = (tmp_path / "a.wav").read_bytes()
+    from_disk = audio.read_wavs([tmp_path / "a.wav"], RATE, 100)
+    np.testing.assert_array_equal(audio.read_wavs([MemoryFile("upload.wav", data)], RATE, 100), from_disk)
+    with pytest.raises(DataError, match=r"upload\.wav.*PCM WAV"):
+        audio.read_wav(MemoryFile("upload.wav", data[:20]))
+
+
 # ---- resampling ----
 
 

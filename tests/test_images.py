@@ -31,6 +31,21 @@ def _save(path, array, mode=None, **kwargs):
 # --- single files -------------------------------------------------------
 
 
+def test_files_in_memory_read_like_paths(tmp_path):
+    from siamkit.datasets.memory import MemoryFile
+
+    path = _save(str(tmp_path / "a.png"), _gray())
+    with open(path, "rb") as f:
+        data = f.read()
+    from_disk = images.read_images([path], progress=False).images
+    from_memory = images.read_images([MemoryFile("upload.png", data)], progress=False).images
+    np.testing.assert_array_equal(from_memory, from_disk)
+    with pytest.raises(DataError, match=r"^upload\.png: corrupt or truncated"):
+        images.decode(MemoryFile("upload.png", data[: len(data) // 2]))
+    with pytest.raises(DataError, match=r"^empty\.png: is empty"):
+        images.read_header(MemoryFile("empty.png", b""))
+
+
 @pytest.mark.parametrize("ext", [".png", ".bmp", ".tif", ".webp", ".gif"])
 def test_lossless_formats_decode_exactly(tmp_path, ext):
     gray = _gray()

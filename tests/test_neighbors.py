@@ -68,6 +68,16 @@ def test_pairwise_costs_match_scipy():
         np.testing.assert_allclose(pairwise_costs(a, b, name), cdist(a, b, scipy_name), atol=1e-9)
 
 
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_paired_distances_match_the_keras_distances(distance):
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(7, 5)).astype("float32"), rng.normal(size=(7, 5)).astype("float32")
+    keras_values = np.asarray(distances.get(distance).paired(a, b))
+    np.testing.assert_allclose(neighbors.paired_distances(a, b, distance), keras_values, rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match="same shape"):
+        neighbors.paired_distances(a, b[:3], distance)
+
+
 def test_knn_rejects_bad_input():
     x = np.zeros((5, 2))
     with pytest.raises(ConfigError, match="k must be between 1 and 4"):

@@ -272,6 +272,33 @@ def exact_distances(distance, queries, vectors, dtype=np.float32):
     return d.astype(dtype)
 
 
+def paired_distances(a, b, distance="euclidean"):
+    """Exact distances of `a[i]` to `b[i]` (similarities for `dot`), computed in float64.
+
+    NaN in the embeddings gives NaN distances (for the caller to report).
+
+    The NumPy twin of `siamkit.distances.get(distance).paired`, for scoring
+    a few pairs without a Keras call (a service's compare).
+
+    Args:
+        a, b: `(n, dim)` embeddings.
+        distance: a name of `DISTANCES` or `ALIASES`.
+
+    Returns:
+        float64 `(n,)`.
+
+    Example:
+
+    >>> paired_distances([[0.0, 0.0]], [[3.0, 4.0]]).tolist()
+    [5.0]
+    """
+    distance = check_distance(distance)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise DataError(f"a and b must be 2-D arrays (n, dim) of the same shape, got {a.shape} and {b.shape}")
+    return exact_distances(distance, prepare(a, distance), b[:, None, :], np.float64)[:, 0]
+
+
 def rerank(queries, rows, vectors_of, k, distance):
     """Exact distances of candidate `rows`, the best `k` per query, ties to the lower row.
 

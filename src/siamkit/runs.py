@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from . import _io
+from .datasets.memory import MemoryFile
 from .errors import DataError
 
 MODEL_FILE = "model.keras"
@@ -124,7 +125,8 @@ class Run:
         padded or cropped to `n` samples.
 
         Args:
-            paths: files of the tower's type.
+            paths: files of the tower's type: paths, or
+                `siamkit.datasets.memory.MemoryFile`s (bytes already in memory).
             modality: `"a"`, or `"b"` for the second tower of a two-tower run.
             invert: for images, flip intensities (`1 - x`), for files whose
                 ink is dark when the run was trained on ink-high data;
@@ -140,7 +142,7 @@ class Run:
         (2, 28, 28, 1)
         """
         shape = self.config["input_shape_b" if modality == "b" else "input_shape"]
-        paths = [os.fspath(p) for p in paths]
+        paths = [p if isinstance(p, MemoryFile) else os.fspath(p) for p in paths]
         if len(shape) == 3:
             from .datasets import images
 

@@ -5,10 +5,12 @@ Decoding itself (`decode_wav`, `to_pcm16`) lives in the Keras-free
 the sample rate and clip length a model needs.
 """
 
+import io
 import os
 import wave
 
 from .. import _io
+from ..datasets.memory import MemoryFile
 from ..datasets.wav import decode_wav, to_pcm16
 from ..errors import DataError, check_choice
 from .signal import fix_length, resample
@@ -22,7 +24,7 @@ def read_wav(path, sample_rate=None, resample_policy="error"):
     Multi-channel files are averaged to mono (see `decode_wav`).
 
     Args:
-        path: the `.wav` file.
+        path: the `.wav` file, or a `siamkit.datasets.memory.MemoryFile`.
         sample_rate: the rate the caller needs; None accepts the file's rate.
         resample_policy: what to do when the file's rate differs from
             `sample_rate`: `"error"` raises a `DataError`, `"linear"`
@@ -40,10 +42,14 @@ def read_wav(path, sample_rate=None, resample_policy="error"):
     >>> audio, rate = read_wav("seven.wav", sample_rate=8000)  # doctest: +SKIP
     """
     check_choice("resample_policy", resample_policy, RESAMPLE_POLICIES)
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"audio file {path!r} does not exist")
-    audio, rate = decode_wav(path)
+    if isinstance(path, MemoryFile):
+        audio, rate = decode_wav(io.BytesIO(path.data), path.name)
+        path = path.name
+    else:
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise DataError(f"audio file {path!r} does not exist")
+        audio, rate = decode_wav(path)
     if sample_rate is not None and rate != sample_rate:
         if resample_policy == "error":
             raise DataError(

@@ -28,6 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ConfigError, DataError
 from ._progress import progress as progress_bar
+from .memory import name_of, open_binary
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 CHANNELS = (1, 3, 4)
@@ -40,8 +41,8 @@ class BadFileError(DataError):
     """A file that cannot be used. `path` and `reason` feed skip reports."""
 
     def __init__(self, path, reason):
-        super().__init__(f"{path}: {reason}")
-        self.path = os.fspath(path)
+        super().__init__(f"{name_of(path)}: {reason}")
+        self.path = name_of(path)
         self.reason = reason
 
 
@@ -106,8 +107,9 @@ def _reading(path, max_pixels):
 
 
 def _open(path, f, max_pixels):
-    if os.fstat(f.fileno()).st_size == 0:
+    if f.seek(0, os.SEEK_END) == 0:
         raise BadFileError(path, "is empty (0 bytes)")
+    f.seek(0)
     img = Image.open(f)
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     if limit is not None and img.width * img.height > limit:
@@ -154,7 +156,7 @@ def read_header(path, max_pixels=None):
     Returns:
         A `Header`.
     """
-    with _reading(path, max_pixels), open(path, "rb") as f:
+    with _reading(path, max_pixels), open_binary(path) as f:
         img = _open(path, f, max_pixels)
         # PNG keeps EXIF after the pixels; reading it would decode the image, so its
         # (rare) rotation is applied at decode time only.
@@ -168,7 +170,7 @@ def read_header(path, max_pixels=None):
                 gray = _is_gray(again)
         else:
             gray = mode in _GRAY_MODES
-    return Header(os.fspath(path), h, w, mode, fmt, gray)
+    return Header(name_of(path), h, w, mode, fmt, gray)
 
 
 def _to_8bit(img):
@@ -211,7 +213,7 @@ def decode(path, image_size=None, channels=None, max_pixels=None):
     (64, 64, 3)
     """
     size = parse_image_size(image_size)
-    with _reading(path, max_pixels), open(path, "rb") as f:
+    with _reading(path, max_pixels), open_binary(path) as f:
         img = _open(path, f, max_pixels)
         img.seek(0)  # first frame of an animation
         img = _convert(ImageOps.exif_transpose(img), channels)

@@ -15,6 +15,7 @@ Example:
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..neighbors import paired_distances
 from ..runs import Run
 from .calibration import Decision
 
@@ -78,9 +79,7 @@ def compare_embeddings(run, z_a, z_b, decision):
     score = float(np.asarray(run.model.score_embeddings(z_a, z_b))[0])
     if not np.isfinite(score):
         raise DataError("the model's score for this pair is NaN or infinite; the run's model is broken")
-    from .. import distances  # Keras, needed only once a model has embedded
-
-    distance = float(np.asarray(distances.get(run.distance).paired(z_a, z_b))[0])
+    distance = float(paired_distances(z_a, z_b, run.distance)[0])
     similarity, similarity_kind = _similarity(run, score, distance)
     same = bool(decision([score])[0])
     return {

@@ -46,7 +46,7 @@ FILE_TYPES = {**{ext: "image" for ext in IMAGE_EXTENSIONS}, ".wav": "audio"}
 _RANKS = {"image": 3, "audio": 1}
 
 
-def _tower(run, kind):
+def tower_for(run, kind):
     """The run's modality that reads files of `kind`."""
     shapes = {"a": run.config["input_shape"], "b": run.config.get("input_shape_b")}
     for modality, shape in shapes.items():
@@ -79,7 +79,7 @@ def read_files(run, paths, invert=None):
         raise DataError(f"{bad}: unsupported file type; readable types: {', '.join(sorted(FILE_TYPES))}")
     if len(kinds) > 1:
         raise DataError(f"{paths[0]} and others mix file types; read one type at a time")
-    modality = _tower(run, kinds.pop())
+    modality = tower_for(run, kinds.pop())
     return run.read_inputs(list(paths), modality, invert), modality
 
 

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 
 from ..errors import DataError, check_choice
+from ..neighbors import paired_distances
+from .heads import DistanceHead
 
 # The two sides of a pair: the first and second input (a two-tower network's two modalities).
 MODALITIES = ("a", "b")
@@ -50,5 +52,11 @@ class PairModel(keras.Model):
         return np.concatenate(out, axis=0)
 
     def score_embeddings(self, z1, z2):
-        """Pair scores from embeddings computed earlier (e.g. by `embed`)."""
+        """Pair scores from embeddings computed earlier (e.g. by `embed`).
+
+        A `DistanceHead` is scored in NumPy: a Keras call costs more than
+        the arithmetic for the few pairs a service compares.
+        """
+        if isinstance(self.head, DistanceHead):
+            return paired_distances(z1, z2, self.head.distance.name).astype("float32")
         return keras.ops.convert_to_numpy(self.head([z1, z2]))

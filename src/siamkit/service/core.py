@@ -29,12 +29,11 @@ import concurrent.futures
 import dataclasses
 import io
 import os
-import tempfile
 import threading
-import typing
 
 import numpy as np
 
+from ..datasets.memory import MemoryFile
 from ..errors import ConfigError, DataError, SiamkitError
 
 # Answered 400 with the message: bad input, or a file gone missing or unreadable (the message names it).
@@ -42,11 +41,8 @@ CLIENT_ERRORS = (SiamkitError, FileNotFoundError, PermissionError)
 UPLOADS = "uploads"  # sub-folder of the index directory that keeps files added through the service
 
 
-class Upload(typing.NamedTuple):
-    """One uploaded file: the client's name (shown in messages only) and its bytes."""
-
-    name: str
-    data: bytes
+# One uploaded file: the client's name (shown in messages only) and its bytes, decoded in memory.
+Upload = MemoryFile
 
 
 class TooLarge(DataError):
@@ -251,27 +247,19 @@ class SimilarityService:
     def _read(self, uploads, exts, modality=None):
         """Model inputs of checked uploads of one type (`exts` from `_check`): `(x, modality)`.
 
-        `modality` forces the tower.
+        `modality` forces the tower. Files are decoded from memory; nothing is written to disk.
         """
-        from ..index.inputs import read_files
+        from ..index.inputs import tower_for
 
-        with tempfile.TemporaryDirectory(prefix="siamkit-serve-") as folder:
-            paths = [os.path.join(folder, f"{i}{ext}") for i, ext in enumerate(exts)]
-            for path, upload in zip(paths, uploads):
-                with open(path, "wb") as f:
-                    f.write(upload.data)
-            try:
-                if modality is None:
-                    return read_files(self.run, paths, self.invert)
-                kind = self.towers()[modality]
-                if any(_kinds()[ext] != kind for ext in exts):
-                    raise DataError(f"{uploads[0].name!r}: tower {modality} of this run reads {kind} files")
-                return self.run.read_inputs(paths, modality, self.invert), modality
-            except CLIENT_ERRORS as err:
-                message = str(err)
-                for path, upload in zip(paths, uploads):
-                    message = message.replace(path, repr(upload.name).strip("'"))
-                raise DataError(message) from None
+        kind = _kinds()[exts[0]]
+        if modality is None:
+            modality = tower_for(self.run, kind)
+        elif self.towers()[modality] != kind:
+            raise DataError(f"{uploads[0].name!r}: tower {modality} of this run reads {self.towers()[modality]} files")
+        try:
+            return self.run.read_inputs(list(uploads), modality, self.invert), modality
+        except CLIENT_ERRORS as err:
+            raise DataError(str(err)) from None
 
     def _embed_uploads(self, uploads, exts):
         """Embeddings of checked files of any readable types, in order."""
