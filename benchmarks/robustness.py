@@ -40,7 +40,7 @@ sys.path.insert(0, HERE)
 from _output import output_path  # noqa: E402
 
 REPO = os.path.dirname(HERE)
-READERS = ("images", "wav", "pair_csv", "toml", "index", "npz")
+READERS = ("images", "wav", "pair_csv", "toml", "index", "npz", "service")
 # The fuzz test of each reader.
 FUZZ_TESTS = {
     "images": "test_image_decoding",
@@ -49,6 +49,7 @@ FUZZ_TESTS = {
     "toml": "test_toml_config_reading",
     "index": "test_index_directory_loading",
     "npz": "test_npz_inputs",
+    "service": "test_service_request_bodies",
 }
 
 

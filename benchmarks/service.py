@@ -15,6 +15,9 @@ second and errors for:
 - `/v1/embed` of a batch of 64 files, in images per second;
 - the server's RSS before and after `--rss-requests` compare requests at
   concurrency 8 (10,000 by default);
+- `/v1/compare` at concurrency 8 with every tenth request malformed (a
+  truncated image, a text file, a missing file, broken JSON): 400 for
+  exactly those, 200 for the rest;
 - a full queue: `--queue-size 4 --max-batch 1` under 64 concurrent requests
   answers 503 at once, and nothing waits past the request timeout.
 
@@ -98,8 +101,11 @@ def _summary(ms):
     return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
 
 
-def load_loop(request, n, clients):
-    """`n` calls of `request(client, i)` over `clients` threads, each with its own connection pool."""
+def load_loop(request, n, clients, expect=lambda i: 200):
+    """`n` calls of `request(client, i)` over `clients` threads, each with its own connection pool.
+
+    A call is an error unless its status is `expect(i)`.
+    """
     import httpx
 
     def worker(c):
@@ -109,7 +115,7 @@ def load_loop(request, n, clients):
             for i in range(c, n, clients):
                 start = time.perf_counter()
                 try:
-                    ok = request(client, i).status_code == 200
+                    ok = request(client, i).status_code == expect(i)
                 except Exception:  # noqa: BLE001  (counted as an error, the loop goes on)
                     ok = False
                 out.append((1000 * (time.perf_counter() - start), ok))
@@ -133,6 +139,32 @@ def _requests(url, blobs):
                                       data={"k": "10"}),
         "embed": lambda c, i: c.post(url + "/v1/embed", files={"files": ("q.png", blobs[i % len(blobs)])}),
     }
+
+
+# Every tenth request of the mixed load is malformed, each kind in turn: the answer must be this status.
+MALFORMED = (
+    ("truncated image", lambda blob: {"files": {"a": ("a.png", blob[: len(blob) // 2]), "b": ("b.png", blob)}}, 400),
+    ("not an image", lambda blob: {"files": {"a": ("a.png", b"plain text"), "b": ("b.png", blob)}}, 400),
+    ("missing file", lambda blob: {"files": {"a": ("a.png", blob)}}, 400),
+    ("bad JSON", lambda blob: {"content": b'{"a": ', "headers": {"content-type": "application/json"}}, 400),
+)
+
+
+def malformed_mix(url, blobs, n, clients):
+    """`/v1/compare` under load with every tenth request malformed: errors must answer exactly those."""
+    good = _requests(url, blobs)["compare"]
+
+    def request(c, i):
+        if i % 10:
+            return good(c, i)
+        _, body, _ = MALFORMED[(i // 10) % len(MALFORMED)]
+        return c.post(url + "/v1/compare", **body(blobs[i % len(blobs)]))
+
+    found = load_loop(request, n, clients, expect=lambda i: MALFORMED[(i // 10) % len(MALFORMED)][2] if i % 10 == 0
+                      else 200)
+    found.pop("ms")
+    return {**found, "malformed": sum(1 for i in range(n) if i % 10 == 0), "clients": clients,
+            "kinds": [name for name, _, _ in MALFORMED]}
 
 
 def _direct(run, index, paths):
@@ -190,6 +222,7 @@ def measure(run, run_dir, index_dir, index, paths, n, rss_requests):
                 after = server.rss_mb()
                 results["rss"] = {"before_mb": before, "after_mb": after, "growth": after / before - 1,
                                   "requests": soak["n"], "errors": soak["errors"]}
+                results["malformed"] = malformed_mix(server.url, blobs, max(n, 100), 8)
         finally:
             server.stop()
     for name in direct:
@@ -250,6 +283,9 @@ def report(results):
     print(f"\nembed x{e['batch']}: {e['images_per_s']:.0f} images/s; RSS {rss['before_mb']:.0f} -> "
           f"{rss['after_mb']:.0f} MiB over {rss['requests']} requests ({100 * rss['growth']:+.1f}%); "
           f"full queue: {q['answered_503']} of {q['clients']} answered 503, slowest answer {q['max_ms']:.0f} ms")
+    m = results["malformed"]
+    print(f"10% malformed compare requests at {m['clients']} clients: {m['malformed']} malformed of {m['n']}, "
+          f"{m['errors']} answers other than 400 for them and 200 for the rest")
 
 
 def _table(rows):

@@ -394,3 +394,74 @@ def test_npz_inputs(workdir, data):
     if not isinstance(result, SiamkitError):
         assert result.embeddings.dtype == np.float32 and result.embeddings.ndim == 2
         assert len(result.paths) == len(result.labels) == len(result.embeddings)
+
+
+# --- the service's request bodies ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def service_client(trained_run, gallery_index, tmp_path_factory):
+    """The service's ASGI app in process (lifespan, batching, limits and auth as served), with a writable index."""
+    pytest.importorskip("fastapi", reason="the service needs the `serve` extra")
+    from fastapi.testclient import TestClient
+
+    from siamkit.service import Settings, create_app
+
+    index_dir = tmp_path_factory.mktemp("fuzz-index") / "ix"
+    shutil.copytree(gallery_index[0], index_dir)
+    app = create_app(trained_run, index_dir, Settings(api_key="k" * 16, max_files=4, max_k=20, max_pixels=10_000))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, str(index_dir)
+
+
+def _b64(data):
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+file_bodies = st.sampled_from(IMAGES).flatmap(lambda item: mutated(item[1])) | st.binary(max_size=64)
+json_files = st.one_of(
+    file_bodies.map(lambda data: {"name": "x.png", "data": _b64(data)}),
+    st.fixed_dictionaries({"name": json_values, "data": json_values | st.text(max_size=12)}),
+    json_values,
+)
+ROUTES = ["/v1/embed", "/v1/compare", "/v1/search", "/v1/index/items"]
+
+
+@st.composite
+def service_requests(draw):
+    """`(route, request kwargs)`: a JSON body, a multipart form or raw bytes, each shaped like a real request or not."""
+    route = draw(st.sampled_from(ROUTES))
+    form = draw(st.sampled_from(["json", "multipart", "raw"]))
+    if form == "json":
+        body = draw(st.fixed_dictionaries({}, optional={
+            "files": st.lists(json_files, max_size=3) | json_values, "a": json_files, "b": json_files,
+            "b_item": json_values | st.integers(-2, 50), "k": json_values | st.integers(-2, 10**9),
+            "items": st.lists(st.fixed_dictionaries({"file": json_files}, optional={
+                "label": json_values, "metadata": json_values}), max_size=2) | json_values,
+        }) | json_values)
+        return route, {"content": json.dumps(body).encode(), "headers": {"content-type": "application/json"}}
+    if form == "multipart":
+        names = draw(st.lists(st.sampled_from(["files", "a", "b", "file", "labels", "x"]), min_size=0, max_size=4))
+        files = [(name, (f"{i}.png", draw(file_bodies))) for i, name in enumerate(names)]
+        data = draw(st.fixed_dictionaries({}, optional={"k": st.text(max_size=6), "b_item": st.text(max_size=6),
+                                                         "labels": st.text(max_size=6), "metadata": st.text(max_size=12)}))
+        return route, {"files": files or None, "data": data}
+    content_type = draw(st.sampled_from(["application/json", "multipart/form-data", "multipart/form-data; boundary=x",
+                                         "text/plain", "application/octet-stream", ""]))
+    return route, {"content": draw(st.binary(max_size=200)), "headers": {"content-type": content_type}}
+
+
+@given(service_requests())
+def test_service_request_bodies(service_client, request_):
+    client, index_dir = service_client
+    route, kwargs = request_
+    EXAMPLES["service"] += 1
+    headers = {**kwargs.pop("headers", {}), "X-API-Key": "k" * 16}
+    answer = client.post(route, headers=headers, **kwargs)
+    assert answer.status_code < 500, answer.text
+    body = answer.json()
+    if answer.status_code >= 400:
+        assert body["error"].strip() and body["request_id"]
+    assert index_dir not in answer.text and os.path.dirname(index_dir) not in answer.text  # no server path
