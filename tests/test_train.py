@@ -9,7 +9,8 @@ import pytest
 from siamkit import runs
 from siamkit.cli import main
 from siamkit.errors import ConfigError
-from siamkit.training import resolve, train
+from siamkit.training import resolve, train, trainer
+from siamkit.training.guards import NonFiniteGuard
 
 QUICK = {"epochs": 1, "embedding_dim": 8, "eval_pairs": 200, "pairs_per_epoch": 256}
 
@@ -59,7 +60,7 @@ def test_same_seed_same_run(tmp_path):
     assert first["test_roc_auc"] == pytest.approx(second["test_roc_auc"], abs=1e-6)
 
 
-class _Interrupt(keras.callbacks.Callback):
+class _Interrupt(NonFiniteGuard):  # the trainer's first callback of every fit
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 1:
             raise KeyboardInterrupt
@@ -68,12 +69,11 @@ class _Interrupt(keras.callbacks.Callback):
 def test_interrupted_run_resumes(tmp_path, monkeypatch):
     out = str(tmp_path / "run")
     config = {**QUICK, "encoder": "mlp", "epochs": 4, "out": out}
-    original = keras.callbacks.TerminateOnNaN
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _Interrupt)
+    monkeypatch.setattr(trainer, "NonFiniteGuard", _Interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(config, verbose=0)
     assert os.path.isdir(os.path.join(out, "backup")) and not os.path.exists(os.path.join(out, "model.keras"))
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", original)
+    monkeypatch.setattr(trainer, "NonFiniteGuard", NonFiniteGuard)
     with pytest.raises(ConfigError, match="different options \\['learning_rate'\\]"):
         train({**config, "learning_rate": 0.1}, verbose=0)
     with open(os.path.join(out, "config.json")) as f:
@@ -89,7 +89,7 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
         train(config, verbose=0)
 
 
-class _InterruptSecondMember(keras.callbacks.Callback):
+class _InterruptSecondMember(NonFiniteGuard):
     """Stops the run in member 1's second epoch (member 0 trains with seed 0, member 1 with seed 1)."""
 
     def on_epoch_end(self, epoch, logs=None):
@@ -100,14 +100,13 @@ class _InterruptSecondMember(keras.callbacks.Callback):
 def test_ensemble_concatenates_members_and_resumes_after_the_finished_one(tmp_path, monkeypatch):
     out = str(tmp_path / "ensemble")
     config = {**QUICK, "encoder": "mlp", "epochs": 3, "ensemble": 2, "out": out}
-    original = keras.callbacks.TerminateOnNaN
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _InterruptSecondMember)
+    monkeypatch.setattr(trainer, "NonFiniteGuard", _InterruptSecondMember)
     with pytest.raises(KeyboardInterrupt):
         train(config, verbose=0)
     member0 = os.path.join(out, "members", "0", "encoder.keras")
     assert os.path.isfile(member0) and os.path.isdir(os.path.join(out, "members", "1", "backup"))
     finished = keras.saving.load_model(member0, safe_mode=True, compile=False)
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", original)
+    monkeypatch.setattr(trainer, "NonFiniteGuard", NonFiniteGuard)
     run, metrics = train(config, verbose=0)
 
     assert not os.path.exists(os.path.join(out, "members")) and not os.path.exists(os.path.join(out, "backup"))

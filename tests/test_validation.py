@@ -12,7 +12,8 @@ from siamkit import datasets
 from siamkit.cli import main
 from siamkit.data import MIN_TRAIN_CLASSES, resolve_validation, split_indices
 from siamkit.errors import DataError
-from siamkit.training import resolve, train
+from siamkit.training import resolve, train, trainer
+from siamkit.training.guards import NonFiniteGuard
 from siamkit.training.stopping import BestEpoch
 
 QUICK = {"encoder": "mlp", "embedding_dim": 8, "eval_pairs": 200}
@@ -142,11 +143,11 @@ def test_best_epoch_stops_and_restores_the_best_weights(tmp_path):
 def test_training_keeps_the_best_validation_epoch(tmp_path, monkeypatch):
     monitored = []
 
-    class Recorder(keras.callbacks.TerminateOnNaN):  # the trainer adds TerminateOnNaN to every fit
+    class Recorder(NonFiniteGuard):  # the trainer's first callback of every fit
         def on_epoch_end(self, epoch, logs=None):
             monitored.append([w.copy() for w in self.model.get_weights()])
 
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", Recorder)
+    monkeypatch.setattr(trainer, "NonFiniteGuard", Recorder)
     config = {**QUICK, "epochs": 8, "patience": 2, "learning_rate": 0.01, "out": str(tmp_path / "run")}
     run, metrics = train(config, verbose=0)
     with open(run.file("history.csv")) as f:

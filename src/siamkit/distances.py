@@ -31,8 +31,8 @@ _EPSILON = 1e-12
 
 
 def _safe_sqrt(squared):
-    """sqrt with value 0 and gradient 0 (not NaN) where `squared` is ~0."""
-    positive = squared > _EPSILON
+    """sqrt with value 0 and gradient 0 (not NaN) where `squared` is ~0; NaN stays NaN (a diverged model shows)."""
+    positive = ops.logical_or(squared > _EPSILON, ops.isnan(squared))
     root = ops.sqrt(ops.where(positive, squared, _EPSILON))
     return ops.where(positive, root, ops.zeros_like(root))
 

@@ -36,6 +36,8 @@ _OPTIONS = (
      "images (images of the training classes) or auto (default: classes when 5 or more training classes remain)"),
     ("--patience", int, "early stopping: epochs without improvement of --monitor before stopping (default: 5)"),
     ("--monitor", str, "what early stopping watches: val_roc_auc (of the validation pairs, default) or val_loss"),
+    ("--on-nan", str, "a NaN or infinite batch loss: stop (default; the last finished epoch is kept) or "
+     "skip-batch (no update for that batch; stops after 20 such batches in a row)"),
     ("--seed", int, "seed of every random source"),
     ("--ensemble", int, "train N encoders in turn (seeds seed..seed+N-1) and concatenate their embeddings"),
     ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),

@@ -65,6 +65,7 @@ DEFAULTS = {
     "early_stopping": True,  # stop when validation stops improving, keep the best epoch's weights
     "patience": 5,  # epochs without improvement before stopping
     "monitor": "val_roc_auc",  # what early stopping watches: "val_roc_auc" (of validation pairs) or "val_loss"
+    "on_nan": "stop",  # a NaN or infinite batch loss: "stop" with a message, or "skip-batch" (no update)
     # output
     "out": None,
     "eval_pairs": 2000,
@@ -76,7 +77,8 @@ DEFAULTS = {
 # `_JOB_OPTIONS` is given, so that any recipe of one's own starts from `DEFAULTS`.
 DEFAULT_JOB = {"ensemble": 5, "epochs": 10}
 # Options that leave the default job what it is: where it goes, its seed, and how it is validated.
-_JOB_OPTIONS = {"out", "seed", "data_dir", "eval_pairs", "validation", "early_stopping", "patience", "monitor"}
+_JOB_OPTIONS = {"out", "seed", "data_dir", "eval_pairs", "validation", "early_stopping", "patience", "monitor",
+                "on_nan"}
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap; prototypical
@@ -90,6 +92,7 @@ MONITORS = {"val_loss": "min", "val_roc_auc": "max"}
 def _choices():
     from .. import distances, encoders, losses, miners, models
     from ..data.splits import VALIDATION
+    from .guards import ON_NAN
 
     return {
         "encoder": list(encoders.ENCODERS),
@@ -101,6 +104,7 @@ def _choices():
         "lr_schedule": list(LR_SCHEDULES),
         "validation": list(VALIDATION),
         "monitor": list(MONITORS),
+        "on_nan": list(ON_NAN),
     }
 
 

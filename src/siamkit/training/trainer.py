@@ -35,6 +35,7 @@ from ..datasets import Pairs, load_inputs
 from ..datasets.base import select
 from . import holdout
 from .feed import fit_sampler
+from .guards import NonFiniteGuard
 from .stopping import BestEpoch, PairAUC
 
 BACKUP_DIR = "backup"
@@ -44,7 +45,7 @@ BEST_DIR = "best"
 MEMBERS_DIR = "members"
 MEMBER_FILE = "encoder.keras"
 # Options that may differ between an interrupted run and its resumption.
-_RESUMABLE_KEYS = ("out", "epochs")
+_RESUMABLE_KEYS = ("out", "epochs", "on_nan")
 
 
 def new_run_dir(out):
@@ -342,8 +343,9 @@ def _train_member(config, k, member_data, sample, resume, verbose):
     model([sample, sample])  # build, so BackupAndRestore can restore weights
 
     fit_model = encoder if config["loss"] in losses.BATCH_LOSSES else model
+    guard = NonFiniteGuard(config["on_nan"])
     fit_model.compile(
-        optimizer=build_optimizer(config, len(train_data)),
+        optimizer=guard.wrap(build_optimizer(config, len(train_data))),
         loss=build_loss(config),
         metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
     )
@@ -351,7 +353,6 @@ def _train_member(config, k, member_data, sample, resume, verbose):
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(member_dir, BACKUP_DIR)),
         keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
-        keras.callbacks.TerminateOnNaN(),
     ]
     if stopping and best.stopped:  # stopped early before an interruption: nothing is left to train
         best.restore(fit_model)
@@ -362,6 +363,7 @@ def _train_member(config, k, member_data, sample, resume, verbose):
             # Pair losses validate on pairs already; P x K batch losses on labelled images, paired here.
             (first, second), same = val_data if isinstance(val_data[0], list) else _validation_pairs(config, *val_data)
             callbacks.insert(0, PairAUC(model, first, second, same))
+        callbacks.insert(0, guard)  # first: it stops inside a bad batch, before anything saves
         fit_sampler(
             fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
             validation_batch_size=config["batch_size"],
