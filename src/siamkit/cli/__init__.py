@@ -11,6 +11,7 @@ no Keras: shared options and their choices come from `options`.
 """
 
 import argparse
+import errno
 import importlib
 import importlib.util
 import logging
@@ -90,13 +91,29 @@ def _run(args):
     except SiamkitError as err:
         print(f"siamkit {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
-        print(f"siamkit {args.command}: error: {err}", file=sys.stderr)
+    except OSError as err:
+        print(f"siamkit {args.command}: error: {_os_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         return _stopped(args, err)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# What to do about a failed read or write, by its errno; every write is atomic, so earlier files are intact.
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space and run the same command again (files written before are intact)",
+    errno.EDQUOT: "the disk quota is used up: free some space and run the same command again",
+    errno.EROFS: "the file system is read-only: choose a writable folder (--out)",
+    errno.EACCES: "permission denied: choose a folder you can write to, or fix its permissions",
+}
+
+
+def _os_error(err):
+    """One line for an `OSError`: the file, what happened and, where known, what to do."""
+    where = f"{err.filename}: " if err.filename else ""
+    hint = _OS_HINTS.get(err.errno)
+    return f"{where}{err.strerror or err}" + (f"; {hint}" if hint else "")
 
 
 def _stopped(args, err):

@@ -351,7 +351,8 @@ def _train_member(config, k, member_data, sample, resume, verbose):
     )
     history = os.path.join(member_dir, runs.HISTORY_FILE)
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(member_dir, BACKUP_DIR)),
+        # Kept after fit: removed only once the model is saved, so a failed save loses no training.
+        keras.callbacks.BackupAndRestore(os.path.join(member_dir, BACKUP_DIR), delete_checkpoint=False),
         keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
     ]
     if stopping and best.stopped:  # stopped early before an interruption: nothing is left to train
