@@ -253,3 +253,34 @@ def test_embed_and_build_killed_and_rerun_equal_an_uninterrupted_run(trained_run
             assert np.array_equal(np.asarray(got[key]), np.asarray(expected[key])) if key != "metadata" else (
                 got[key] == expected[key])
         outcomes["equal to uninterrupted"] += was_stopped
+
+
+@pytest.mark.slow
+def test_train_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
+    from siamkit.runs import Run
+
+    def argv(out):
+        return ["train", "--encoder", "mlp", "--epochs", "6", "--embedding-dim", "8", "--no-early-stopping",
+                "--out", str(out), "--quiet"]
+
+    def weights(out):
+        return Run(out).model.get_weights()
+
+    reference = tmp_path / "reference"
+    start = time.monotonic()
+    assert run(*argv(reference), backend="tensorflow").returncode == 0
+    duration = time.monotonic() - start
+    expected = weights(reference)
+    outcomes = OUTCOMES["train"]
+    for i, delay in enumerate(moments(11, 0.4 * duration, duration)):
+        out = tmp_path / f"run-{i}"
+        cmd, env = siamkit(*argv(out), backend="tensorflow")
+        was_stopped = stopped(cmd, env, delay, signal.SIGKILL) is not None
+        outcomes["stops"] += was_stopped
+        rerun = run(*argv(out), backend="tensorflow")
+        assert rerun.returncode == 0, rerun.stderr
+        with open(out / "history.csv") as f:
+            assert [int(line.split(",")[0]) for line in f.read().splitlines()[1:]] == list(range(6))
+        for got, want in zip(weights(out), expected):  # TensorFlow on CPU is deterministic for a seed
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        outcomes["equal to uninterrupted"] += was_stopped
