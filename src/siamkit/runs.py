@@ -112,6 +112,19 @@ class Run:
             return "image"
         return "audio" if side == "b" and len(shape) == 1 else "features"  # as the first two-tower runs were
 
+    def side_for(self, kind):
+        """The side (`"a"` or `"b"`) whose tower reads inputs of `kind` (`"image"`, `"audio"`, ...).
+
+        When both sides read that kind (say two image towers) it is side a.
+        Raises a `DataError` when no tower reads it.
+        """
+        sides = ("a", "b") if self.is_two_tower else ("a",)
+        for side in sides:
+            if self.modality(side) == kind:
+                return side
+        takes = " and ".join(self.modality(s) for s in sides)
+        raise DataError(f"the run {self.path!r} takes no {kind} input; its towers read {takes}")
+
     @property
     def higher_is_similar(self):
         """True when the model's pair score grows with similarity."""

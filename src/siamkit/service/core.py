@@ -153,8 +153,7 @@ class SimilarityService:
 
     def towers(self):
         """`{"a": "image", "b": "audio"}`: which file type each tower reads."""
-        shapes = {"a": self.run.config["input_shape"], "b": self.run.config.get("input_shape_b")}
-        return {m: "image" if len(s) == 3 else "audio" for m, s in shapes.items() if s is not None}
+        return {side: self.run.modality(side) for side in (("a", "b") if self.run.is_two_tower else ("a",))}
 
     def model_card(self):
         """What a user needs to trust the answers: the model, its threshold, its metrics, the index."""
