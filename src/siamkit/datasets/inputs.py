@@ -99,11 +99,12 @@ def load_inputs(config, run_dir=None):
             data, stream=bool(config.get("stream")), cache_dir=config.get("cache_dir"), **options
         )
     if run_dir is not None:
-        _record(loaded, run_dir, options["skip_bad"])
+        record_inputs(loaded, run_dir, options["skip_bad"])
     return loaded
 
 
-def _record(loaded, run_dir, skip_bad):
+def record_inputs(loaded, run_dir, skip_bad):
+    """Write `manifest.csv` (and `manifest_b.csv`, and with `skip_bad` `bad_files.csv`) for loaded data."""
     parts = loaded if isinstance(loaded, tuple) else (loaded,)
     for part, name in zip(parts, (MANIFEST_FILE, MANIFEST_B_FILE)):
         write_manifest(part, os.path.join(run_dir, name))
@@ -187,5 +188,5 @@ def load_towers(config, run_dir=None):
         where = (dataset, dataset_b)
     parts = tuple(_side(p, m, s, w) for p, m, s, w in zip(parts, modalities, "ab", where))
     if run_dir is not None and (data or pairs_csv):
-        _record(parts, run_dir, options["skip_bad"])
+        record_inputs(parts, run_dir, options["skip_bad"])
     return parts

@@ -107,9 +107,9 @@ def two_tower_parts(config, run_dir=None):
     exactly the items it held out (`siamkit.data.split_two_tower`).
 
     Returns:
-        `{"a": side, "b": side, "modalities": (a, b), "class_names": [...]}`,
-        each side a dict of `x` (tower inputs), `y`, `meta`, `info` and the
-        index arrays `train`, `val`, `test`.
+        `{"a": side, "b": side, "modalities": (a, b), "class_names": [...],
+        "loaded": (dataset_a, dataset_b)}`, each side a dict of `x` (tower
+        inputs), `y`, `meta`, `info` and the index arrays `train`, `val`, `test`.
     """
     loaded = load_towers({**config, "progress": config.get("progress", False)}, run_dir)
     groups = [meta_field(ds, config, "split_by") if config.get("split_by") in ds.meta else None for ds in loaded]
@@ -117,7 +117,10 @@ def two_tower_parts(config, run_dir=None):
         raise DataError(f"split_by {config['split_by']!r} is a meta field of neither side; the sides have "
                         f"{sorted(set(loaded[0].meta) | set(loaded[1].meta))}")
     splits = split_two_tower(loaded[0].y, loaded[1].y, config, *groups)
-    parts = {"modalities": tuple(ds.info["modality"] for ds in loaded), "class_names": loaded[0].info.get("class_names")}
+    parts = {
+        "modalities": tuple(ds.info["modality"] for ds in loaded), "class_names": loaded[0].info.get("class_names"),
+        "loaded": loaded,
+    }
     for side, ds, (train, val, test) in zip("ab", loaded, splits):
         parts[side] = {
             "x": tower_inputs(ds, ds.info["modality"], config), "y": ds.y, "meta": ds.meta, "info": ds.info,

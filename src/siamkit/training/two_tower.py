@@ -30,6 +30,7 @@ import numpy as np
 from .. import _io, audio, encoders, losses, models, runs
 from ..audio.augment import WaveformAugment
 from ..data.crossmodal import CrossModalPairs
+from ..datasets.inputs import record_inputs
 from ..errors import ConfigError, DataError
 from ..evaluation.crossmodal import crossmodal_retrieval, evaluate_two_tower, recall_table, side_names, two_tower_parts
 from .feed import fit_sampler
@@ -213,16 +214,21 @@ def train_two_tower(config, verbose="auto"):
     Returns:
         `(run, metrics)`: the `siamkit.runs.Run` and its `metrics.json`.
     """
+    # Everything about the data is checked before the run directory exists.
+    parts = two_tower_parts({**config, "progress": verbose != 0})
+    config.update(
+        encoder=tower_encoder(config, "a", parts["modalities"][0]),
+        encoder_b=tower_encoder(config, "b", parts["modalities"][1]),
+    )
+    _check_validation(config, parts)
     run_dir = new_run_dir(config["out"])
     config["out"] = run_dir
-    parts = two_tower_parts({**config, "progress": verbose != 0}, run_dir)
-    _check_validation(config, parts)
+    if config["data"] or config["pairs_csv"]:
+        record_inputs(parts["loaded"], run_dir, config["skip_bad"])
     a, b = parts["a"], parts["b"]
     config.update(
         modality_a=parts["modalities"][0],
         modality_b=parts["modalities"][1],
-        encoder=tower_encoder(config, "a", parts["modalities"][0]),
-        encoder_b=tower_encoder(config, "b", parts["modalities"][1]),
         sample_rate=_sample_rate(parts),
         input_shape=list(a["x"].shape[1:]),
         input_shape_b=list(b["x"].shape[1:]),
