@@ -33,7 +33,7 @@ class HashedNgrams(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> HashedNgrams((1, 2), buckets=64, dim=4)(np.array([[98.0, 99.0, 0.0]])).shape
+    >>> tuple(HashedNgrams((1, 2), buckets=64, dim=4)(np.array([[98.0, 99.0, 0.0]])).shape)
     (1, 3, 4)
     """
 

@@ -41,7 +41,7 @@ class CrossModalScores(keras.Model):
     >>> from siamkit import encoders, models
     >>> net = models.TwoTowerNetwork(encoders.mlp((4,), embedding_dim=8),
     ...                              encoders.mlp((6,), embedding_dim=8), learn_temperature=True)
-    >>> models.CrossModalScores(net)([np.zeros((3, 4)), np.zeros((5, 6))]).shape
+    >>> tuple(models.CrossModalScores(net)([np.zeros((3, 4)), np.zeros((5, 6))]).shape)
     (3, 5)
     """
 
