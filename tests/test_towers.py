@@ -1,7 +1,6 @@
 """Two-tower networks on the user's own files: towers per modality, pairing readers, bad input, the CLI."""
 
 import json
-import os
 
 import keras
 import numpy as np
@@ -10,7 +9,7 @@ from PIL import Image
 
 from siamkit import _io, audio, datasets, encoders, losses, models
 from siamkit.cli import main
-from siamkit.errors import ConfigError, DataError
+from siamkit.errors import ConfigError
 
 WORDS = {0: ["zero", "null", "cero"], 1: ["one", "eins", "uno"], 2: ["two", "zwei", "dos"]}
 
@@ -54,7 +53,8 @@ def test_image_towers_with_their_own_sizes_and_channels_round_trip(tmp_path):
     x_a = rng.random((4, 28, 28, 1), dtype="float32")
     x_b = rng.random((4, 8, 8, 3), dtype="float32")
     _fit_one_step_and_reload(
-        tmp_path, encoders.build("cnn", (28, 28, 1), embedding_dim=8), encoders.build("mlp", (8, 8, 3), embedding_dim=8),
+        tmp_path, encoders.build("cnn", (28, 28, 1), embedding_dim=8),
+        encoders.build("mlp", (8, 8, 3), embedding_dim=8),
         x_a, x_b, np.arange(4),
     )
 
@@ -105,7 +105,8 @@ def make_roots(tmp_path, kind_b="text", per_class=9):
                 np.save(tmp_path / "features" / str(c) / f"{k}.npy", (d.data[i] / 16).astype("float32"))
             else:
                 t = np.arange(800) / 8000
-                audio.write_wav(tmp_path / "audio" / str(c) / f"{k}.wav", 0.3 * np.sin(2 * np.pi * (200 + 150 * c) * t), 8000)
+                tone = 0.3 * np.sin(2 * np.pi * (200 + 150 * c) * t)
+                audio.write_wav(tmp_path / "audio" / str(c) / f"{k}.wav", tone, 8000)
     return tmp_path / "img", tmp_path / kind_b
 
 

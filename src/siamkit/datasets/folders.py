@@ -37,7 +37,7 @@ from .base import Dataset, Pairs
 from .images import IMAGE_EXTENSIONS
 from .store import ImageStore
 from .text import FEATURE_EXTENSIONS, TEXT_EXTENSIONS, read_features, read_texts
-from .waveforms import Waveforms, read_wav, read_wavs
+from .waveforms import Waveforms, read_wav
 
 AUDIO_EXTENSIONS = (".wav",)
 PAIR_COLUMNS = ("path_a", "path_b", "label")
@@ -254,7 +254,9 @@ def _read_each(kind, paths, skip_bad, bad, dim=None):
         if kind == "features":
             dim = len(values[-1])
         elif kind == "audio" and values[-1][1] != values[0][1]:
-            raise DataError(f"{path}: sample rate {values[-1][1]} Hz differs from {values[0][1]} Hz of the other files; resample it")
+            raise DataError(
+                f"{path}: sample rate {values[-1][1]} Hz differs from {values[0][1]} Hz of the other files; resample it"
+            )
     if kind == "audio":
         x = Waveforms.from_list([v for v, _ in values], values[0][1] if values else 0)
     elif kind == "text":
@@ -527,7 +529,9 @@ def load_positive_pairs(
     for s, (x, position, kind) in enumerate(columns):
         index = np.array([position[k] for k in good], dtype="int64")
         x = x[index] if kind == "text" or isinstance(x, np.ndarray) else x.subset(index)
-        info = {"csv": csv_path, "class_names": class_names.tolist(), "modality": kind, "bad_files": bad if s == 0 else []}
+        info = {
+            "csv": csv_path, "class_names": class_names.tolist(), "modality": kind, "bad_files": bad if s == 0 else [],
+        }
         if kind == "audio":
             info["sample_rate"] = x.sample_rate
         meta = {"line": lines_used, "path": np.asarray([rows[k][1 + s] for k in good], dtype=str)}

@@ -172,7 +172,9 @@ def read_toml(path):
             raise ConfigError(f"{path}: tower_{side} must be a table, e.g. [tower_{side}] with encoder = \"cnn\"")
         unknown = sorted(set(table) - set(TOWER_KEYS))
         if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {unknown} in [tower_{side}]; valid keys are: {', '.join(TOWER_KEYS)}")
+            raise ConfigError(
+                f"{path}: unknown key(s) {unknown} in [tower_{side}]; valid keys are: {', '.join(TOWER_KEYS)}"
+            )
         for key, value in table.items():
             flat = TOWER_KEYS[key] if side == "a" else TOWER_KEYS[key].removesuffix("_a") + "_b"
             if flat in data:
@@ -247,7 +249,9 @@ def _validate_two_tower(config):
         if config[f"modality_{side}"] is not None:
             check_choice(f"modality_{side}", config[f"modality_{side}"], ["image", "audio", "text", "features"])
     if not isinstance(config["encoder_options_b"], dict):
-        raise ConfigError(f"encoder_options_b must be a table of encoder arguments, got {config['encoder_options_b']!r}")
+        raise ConfigError(
+            f"encoder_options_b must be a table of encoder arguments, got {config['encoder_options_b']!r}"
+        )
     for key in ("projection", "normalize", "learn_temperature"):
         if not isinstance(config[key], bool):
             raise ConfigError(f"{key} must be true or false, got {config[key]!r}")
@@ -267,11 +271,15 @@ def _validate_two_tower(config):
     if speeds is not None and (
         not isinstance(speeds, list) or not speeds or not all(_is_number(v) and v > 0 for v in speeds)
     ):
-        raise ConfigError(f"test_speeds must be a list of positive speed factors such as [0.9, 1.0, 1.1], got {speeds!r}")
-    if config["rotate_by"] is not None and config["holdout_groups"] is not None and config["split_by"] == config["rotate_by"]:
+        raise ConfigError(
+            f"test_speeds must be a list of positive speed factors such as [0.9, 1.0, 1.1], got {speeds!r}"
+        )
+    if config["rotate_by"] is not None and config["split_by"] == config["rotate_by"]:
         raise ConfigError("rotate_by holds out each group in turn; it cannot also be split_by with fixed holdout_groups")
     if config["split_by"] is not None and config["holdout_groups"] is None:
-        raise ConfigError("a two-tower split_by needs holdout_groups, the groups of that meta key held out as the test set")
+        raise ConfigError(
+            "a two-tower split_by needs holdout_groups, the groups of that meta key held out as the test set"
+        )
     augment.from_config(config["augment"])
     if config["margin"] is None:
         config["margin"] = TWO_TOWER_MARGIN

@@ -105,7 +105,8 @@ def _augmenter(config, modality, sample_rate):
 
 def _scores_and_loss(config, network):
     if config["loss"] == "clip":
-        return models.CrossModalScores(network, "logits", config["temperature"]), losses.ClipLoss(positives=config["positives"])
+        scores = models.CrossModalScores(network, "logits", config["temperature"])
+        return scores, losses.ClipLoss(positives=config["positives"])
     return models.CrossModalScores(network, "distance"), losses.CrossModalContrastiveLoss(config["margin"])
 
 
@@ -264,7 +265,9 @@ def summary(report):
     out = {"retrieval": report["retrieval"], "test_items": report["test_items"]}
     verification = report.get("verification")
     if verification:
-        out.update(test_roc_auc=verification["roc_auc"], test_eer=verification["eer"], test_pairs=verification["n_pairs"])
+        out.update(
+            test_roc_auc=verification["roc_auc"], test_eer=verification["eer"], test_pairs=verification["n_pairs"]
+        )
         at = verification["at_threshold"].get("accuracy")
         if at:
             out.update(test_accuracy=at["accuracy"], threshold=at["threshold"])
