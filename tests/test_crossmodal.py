@@ -118,6 +118,22 @@ def brute_force_recall(q, yq, r, yr, k, distance):
     return float(np.mean([(yr[o] == y).any() for o, y in zip(order, yq)]))
 
 
+def brute_force_map_at_r(q, yq, r, yr, distance):
+    """MAP@R from the full distance matrix: mean over queries of sum_{i<=R} P(i) rel(i) / R."""
+    if distance == "cosine":
+        D = 1 - (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (r / np.linalg.norm(r, axis=1, keepdims=True)).T
+    else:
+        D = np.sqrt(((q[:, None] - r[None]) ** 2).sum(-1))
+    scores = []
+    for row, y in zip(np.argsort(D, axis=1, kind="stable"), yq):
+        R = int((yr == y).sum())
+        if R == 0:
+            continue
+        rel = (yr[row[:R]] == y).astype(float)
+        scores.append(float(np.sum(np.cumsum(rel) / np.arange(1, R + 1) * rel) / R))
+    return float(np.mean(scores))
+
+
 @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
 def test_crossmodal_recall_matches_brute_force(distance):
     rng = np.random.default_rng(5)
@@ -132,6 +148,8 @@ def test_crossmodal_recall_matches_brute_force(distance):
         assert table["audio_to_image"][f"R@{k}"] == pytest.approx(brute_force_recall(z_b, y_b, z_a, y_a, k, distance))
         assert table["image_to_audio"][f"R@{k}"] == pytest.approx(brute_force_recall(z_a, y_a, z_b, y_b, k, distance))
     assert 0.2 < table["audio_to_image"]["R@1"] < table["audio_to_image"]["R@10"] <= 1.0  # a non-trivial case
+    assert m["audio_to_image"]["map_at_r"] == pytest.approx(brute_force_map_at_r(z_b, y_b, z_a, y_a, distance))
+    assert m["image_to_audio"]["map_at_r"] == pytest.approx(brute_force_map_at_r(z_a, y_a, z_b, y_b, distance))
 
 
 def test_recall_counts_class_hits_not_identity():
