@@ -24,6 +24,7 @@ OUTPUTS = {
     "service.py": ("--out", "service.json"),
     "omniglot_oneshot.py": ("--json", "omniglot_oneshot.json"),
     "robustness.py": ("--out", "robustness.json"),
+    "multimodal.py": ("--out", "multimodal.json"),
 }
 
 
@@ -192,3 +193,16 @@ def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
     assert report["interruptions"] and report["failing_interruption_tests"] == []
     assert all(row["differing"] == 0 for row in report["interruptions"].values())
     assert "interruption" in proc.stdout
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_multimodal_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir, monkeypatch):
+    monkeypatch.setenv("SIAMKIT_DATA_DIR", str(shared_data_dir))
+    _, report = _run_quick("multimodal.py", tmp_path, "--jobs", "mnist_digits,text_image")
+    assert report["config"]["quick"] is True and report["config"]["jobs"] == ["mnist_digits", "text_image"]
+    digits, text = report["results"]["mnist_digits"], report["results"]["text_image"]
+    assert set(digits["R@1"]) == {"a_to_b", "b_to_a"} and digits["encoders"] == ["cnn", "mlp"]
+    assert set(text["R@1"]) == {"text_to_image", "image_to_text"} and text["encoders"] == ["mlp", "text"]
+    for result in (digits, text):
+        assert all(0.0 <= v <= 1.0 for v in result["R@1"].values())

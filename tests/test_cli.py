@@ -85,7 +85,7 @@ def test_options_that_do_not_apply_to_the_evaluation_are_refused(trained_run, ca
 def test_a_two_tower_run_refuses_single_model_evaluation_options(tmp_path, capsys):
     run = tmp_path / "mm"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"task": "multimodal"}))
+    (run / "config.json").write_text(json.dumps({"towers": 2, "input_shape": [8, 8, 1], "input_shape_b": [16]}))
     (run / "model.keras").write_bytes(b"")  # never read: the options are refused first
     _one_line_error(capsys, ["evaluate", run, "--ways", "5", "--episodes", "10"], "--ways, --episodes do not apply",
                     "two-tower")

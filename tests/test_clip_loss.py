@@ -9,7 +9,7 @@ import pytest
 from siamkit import encoders, models
 from siamkit.errors import ConfigError
 from siamkit.losses.clip import ClipLoss, CrossModalContrastiveLoss, InfoNCELoss
-from siamkit.training.multimodal import CrossModalScores
+from siamkit.models import CrossModalScores
 
 pytestmark = pytest.mark.backend
 

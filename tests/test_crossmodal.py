@@ -10,6 +10,8 @@ import pytest
 from siamkit import _io, encoders, models, runs
 from siamkit.data.crossmodal import CrossModalPairs
 from siamkit.errors import ConfigError, DataError
+from siamkit.training import trainer
+from siamkit.training.guards import NonFiniteGuard
 from siamkit.evaluation.crossmodal import crossmodal_retrieval, evaluate_run, recall_table
 
 pytestmark = pytest.mark.backend
@@ -118,6 +120,22 @@ def brute_force_recall(q, yq, r, yr, k, distance):
     return float(np.mean([(yr[o] == y).any() for o, y in zip(order, yq)]))
 
 
+def brute_force_map_at_r(q, yq, r, yr, distance):
+    """MAP@R from the full distance matrix: mean over queries of sum_{i<=R} P(i) rel(i) / R."""
+    if distance == "cosine":
+        D = 1 - (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (r / np.linalg.norm(r, axis=1, keepdims=True)).T
+    else:
+        D = np.sqrt(((q[:, None] - r[None]) ** 2).sum(-1))
+    scores = []
+    for row, y in zip(np.argsort(D, axis=1, kind="stable"), yq):
+        R = int((yr == y).sum())
+        if R == 0:
+            continue
+        rel = (yr[row[:R]] == y).astype(float)
+        scores.append(float(np.sum(np.cumsum(rel) / np.arange(1, R + 1) * rel) / R))
+    return float(np.mean(scores))
+
+
 @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
 def test_crossmodal_recall_matches_brute_force(distance):
     rng = np.random.default_rng(5)
@@ -132,6 +150,8 @@ def test_crossmodal_recall_matches_brute_force(distance):
         assert table["audio_to_image"][f"R@{k}"] == pytest.approx(brute_force_recall(z_b, y_b, z_a, y_a, k, distance))
         assert table["image_to_audio"][f"R@{k}"] == pytest.approx(brute_force_recall(z_a, y_a, z_b, y_b, k, distance))
     assert 0.2 < table["audio_to_image"]["R@1"] < table["audio_to_image"]["R@10"] <= 1.0  # a non-trivial case
+    assert m["audio_to_image"]["map_at_r"] == pytest.approx(brute_force_map_at_r(z_b, y_b, z_a, y_a, distance))
+    assert m["image_to_audio"]["map_at_r"] == pytest.approx(brute_force_map_at_r(z_a, y_a, z_b, y_b, distance))
 
 
 def test_recall_counts_class_hits_not_identity():
@@ -174,24 +194,39 @@ def test_evaluate_run_embeds_each_modality_with_its_tower(tmp_path):
 # ---- two-tower training on the real data ----
 
 
+def _mnist_fsdd(shared_data_dir, out, **extra):
+    """configs/mnist_fsdd.toml, small: a narrow audio tower, one epoch of a few hundred clips."""
+    from siamkit.training import resolve
+
+    shipped = pathlib.Path(__file__).resolve().parent.parent / "configs" / "mnist_fsdd.toml"
+    overrides = {
+        "data_dir": str(shared_data_dir), "out": str(out), "epochs": 1, "encoder_options_b": {"filters": [16, 16]},
+        "embedding_dim": 16, "val_fraction": 0.85, **extra,
+    }
+    return resolve(shipped, overrides)
+
+
 @pytest.mark.data
 @pytest.mark.slow
-def test_multimodal_training_writes_a_usable_run(shared_data_dir, tmp_path):
+def test_mnist_fsdd_trains_on_the_general_trainer(shared_data_dir, tmp_path):
     from siamkit import audio
-    from siamkit.training import multimodal
+    from siamkit.evaluation.crossmodal import evaluate_two_tower, two_tower_parts
+    from siamkit.training import train
 
-    config = {
-        "data_dir": str(shared_data_dir), "out": str(tmp_path / "run"), "epochs": 1, "val_takes": 39,
-        "audio_options": {"filters": [16, 16]}, "embedding_dim": 16,
-    }
-    run, metrics = multimodal.train(config, verbose=0)
-    assert metrics["train_clips"] == 360  # takes 44-49 of 60 (speaker, digit) pairs
+    config = _mnist_fsdd(shared_data_dir, tmp_path / "run")
+    run, metrics = train(config, verbose=0)
+    # FSDD takes 5-49 of 60 (speaker, digit) pairs, 15% of each digit's left for training after validation
+    assert 300 < metrics["train_items"]["b"] < 450
+    assert metrics["test_items"] == {"a": 10000, "b": 300}  # MNIST's test images, FSDD's takes 0-4
     for name in ("model.keras", "config.json", "metrics.json", "calibration.json", "history.csv"):
         assert (tmp_path / "run" / name).is_file()
     assert run.is_two_tower and run.config["input_shape_b"] == [8000] and run.config["sample_rate"] == 8000
-    assert multimodal.evaluate(run, shared_data_dir) == metrics["fsdd_test"]
-    table = metrics["fsdd_test"]["audio_to_image"]
+    assert (run.modality("a"), run.modality("b")) == ("image", "audio")
+    again = evaluate_two_tower(run, two_tower_parts(run.config), seed=run.config["seed"])
+    assert again["retrieval"] == metrics["retrieval"]
+    table = metrics["retrieval"]["audio_to_image"]
     assert 0.0 <= table["R@1"] <= table["R@5"] <= table["R@10"] <= 1.0
+    assert 0.0 <= metrics["test_roc_auc"] <= 1.0
 
     # A spoken digit saved as .wav embeds through the reloaded run like the array it came from.
     fsdd = np.load(shared_data_dir / "fsdd.npz")
@@ -201,56 +236,66 @@ def test_multimodal_training_writes_a_usable_run(shared_data_dir, tmp_path):
     np.testing.assert_allclose(run.embed(x, "b"), run.embed(audio.fix_length([clip], 8000), "b"), atol=1e-5)
 
 
-class _InterruptAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
+class _InterruptAfterFirstEpoch(NonFiniteGuard):  # the trainer's first callback of every fit
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:  # epoch 0 is logged and backed up
             raise KeyboardInterrupt
 
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_interrupted_multimodal_run_resumes(shared_data_dir, tmp_path, monkeypatch):
+def test_interrupted_two_tower_run_resumes(shared_data_dir, tmp_path, monkeypatch):
     import csv
 
-    from siamkit.training import multimodal
+    from siamkit.training import train
 
     out = tmp_path / "run"
-    config = {
-        "data_dir": str(shared_data_dir), "out": str(out), "epochs": 2, "val_takes": 39,
-        "audio_options": {"filters": [16, 16]}, "embedding_dim": 16,
-    }
-    original = keras.callbacks.TerminateOnNaN
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", _InterruptAfterFirstEpoch)
+    config = _mnist_fsdd(shared_data_dir, out, epochs=2)
+    monkeypatch.setattr(trainer, "NonFiniteGuard", _InterruptAfterFirstEpoch)
     with pytest.raises(KeyboardInterrupt):
-        multimodal.train(config, verbose=0)
+        train(dict(config), verbose=0)
     assert (out / "backup").is_dir() and not (out / "model.keras").exists()
-    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", original)
+    monkeypatch.setattr(trainer, "NonFiniteGuard", NonFiniteGuard)
     with pytest.raises(ConfigError, match=r"different options \['embedding_dim'\]"):
-        multimodal.train({**config, "embedding_dim": 8}, verbose=0)
-    multimodal.train(config, verbose=0)
+        train({**config, "embedding_dim": 8}, verbose=0)
+    train(dict(config), verbose=0)
     with open(out / "history.csv") as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1], "epoch 0 before, 1 after resuming"
     assert (out / "model.keras").is_file() and not (out / "backup").exists()
 
 
-def test_multimodal_config_files(tmp_path):
-    from siamkit.training import multimodal
+def test_one_config_schema_for_both_kinds_of_network(tmp_path):
+    from siamkit.training import resolve
 
     shipped = pathlib.Path(__file__).resolve().parent.parent / "configs" / "mnist_fsdd.toml"
-    assert multimodal.is_multimodal_config(shipped)
-    assert multimodal.resolve(shipped)["loss"] == "clip"
+    config = resolve(shipped)
+    assert config["towers"] == 2 and config["loss"] == "clip" and config["distance"] == "cosine"
+    assert (config["dataset"], config["dataset_b"], config["encoder_b"]) == ("mnist", "fsdd", "audio")
+    assert resolve()["towers"] == 1 and resolve()["loss"] == "triplet"
+    # a second side makes it two-tower; its defaults are the two-tower ones
+    two = resolve(overrides={"data": "a", "data_b": "b"})
+    assert two["towers"] == 2 and two["loss"] == "clip" and two["encoder"] is None
+    # a pair CSV with two roots stays a Siamese pair set unless towers = 2
+    assert resolve(overrides={"pairs_csv": "p.csv", "data": "a", "data_b": "b", "loss": "contrastive"})["towers"] == 1
     bad = tmp_path / "bad.toml"
-    bad.write_text('task = "multimodal"\nbatch_sise = 32\n')
-    assert multimodal.is_multimodal_config(bad)
+    bad.write_text('[tower_b]\ndataset = "fsdd"\nbatch_sise = 32\n')
     with pytest.raises(ConfigError, match="batch_sise"):
-        multimodal.resolve(bad)
-    with pytest.raises(ConfigError, match="batch_size"):
-        multimodal.resolve(overrides={"batch_size": 1})
-    with pytest.raises(ConfigError, match="speed"):
-        multimodal.resolve(overrides={"speed": [1.2, 0.8]})
-    for bad_speeds in ([], [0.9, -1.0], 1.0):
-        with pytest.raises(ConfigError, match="test_speeds"):
-            multimodal.resolve(overrides={"test_speeds": bad_speeds})
-    single = tmp_path / "single.toml"
-    single.write_text('dataset = "digits"\n')
-    assert not multimodal.is_multimodal_config(single)
+        resolve(bad)
+    twice = tmp_path / "twice.toml"
+    twice.write_text('encoder_b = "audio"\n[tower_b]\nencoder = "audio"\n')
+    with pytest.raises(ConfigError, match="encoder_b is given twice"):
+        resolve(twice)
+    two_tower = {"dataset": "mnist", "dataset_b": "fsdd"}
+    for bad_options, key in (
+        ({"batch_size": 1}, "batch_size"),
+        ({"speed": [1.2, 0.8]}, "speed"),
+        ({"test_speeds": []}, "test_speeds"),
+        ({"test_speeds": [0.9, -1.0]}, "test_speeds"),
+        ({"loss": "triplet"}, "loss"),
+        ({"ensemble": 3}, "ensemble"),
+        ({"modality_b": "smell"}, "modality_b"),
+    ):
+        with pytest.raises(ConfigError, match=key):
+            resolve(overrides={**two_tower, **bad_options})
+    with pytest.raises(ConfigError, match="two-tower"):  # a side-b option on a Siamese network
+        resolve(overrides={"test_speeds": [1.0]})

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from siamkit.errors import ConfigError
-from siamkit.training.guards import NonFiniteGuard, TrainingDiverged
+from siamkit.training.guards import NonFiniteGuard, TrainingDiverged, guard_optimizer
 
 
 def _data(poisoned=()):
@@ -23,7 +23,7 @@ def _data(poisoned=()):
 def _model(guard, learning_rate=0.01):
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    model.compile(optimizer=guard.wrap(keras.optimizers.SGD(learning_rate)), loss="mse")
+    model.compile(optimizer=guard_optimizer(keras.optimizers.SGD(learning_rate), guard.on_nan), loss="mse")
     return model
 
 

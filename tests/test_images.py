@@ -311,8 +311,12 @@ def test_cross_modal_by_class_name(tmp_path):
     np.testing.assert_array_equal(b.x[1], clips["two"])
     assert a.info["class_names"] == b.info["class_names"] == ["one", "two"]
     _write_wav(tmp_path / "aud" / "three" / "0.wav", clips["one"])
-    with pytest.raises(DataError, match=r"only in the second \['three'\]"):
+    with pytest.raises(DataError, match=r"aud/three: class 'three' has no folder in .*img"):
         datasets.load_cross_modal(tmp_path / "img", tmp_path / "aud")
+    # with skip_bad the one-sided class is left out and reported
+    a, b = datasets.load_cross_modal(tmp_path / "img", tmp_path / "aud", skip_bad=True)
+    assert b.y.tolist() == [0, 1] and b.info["class_names"] == ["one", "two"]
+    assert [reason for _, reason in a.info["bad_files"]] == ["class folder in one root only"]
 
 
 def test_cross_modal_pairs_csv_with_two_roots(tmp_path):

@@ -180,10 +180,12 @@ def test_bad_inputs_are_one_line_errors(trained_run, gallery, built, tmp_path, c
     (uncalibrated / "calibration.json").unlink(missing_ok=True)
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("hi")
+    (tmp_path / "notes.doc").write_text("hi")
     (tmp_path / "clip.wav").write_bytes(b"RIFF")
     cases = [
         (("index", "build", trained_run.path, "--data", tmp_path / "empty", "--out", tmp_path / "ix"), "no image"),
-        (("search", built, tmp_path / "notes.txt"), "unsupported file type"),
+        (("search", built, tmp_path / "notes.doc"), "unsupported file type"),
+        (("search", built, tmp_path / "notes.txt"), "takes no text input"),  # text: for runs with a text tower
         (("search", built, tmp_path / "clip.wav"), "takes no audio input"),
         (("search", tmp_path / "empty", gallery[3][0]), "not a siamkit index"),
         (("search", built, gallery[3][0], "-k", 0), "-k must be"),

@@ -225,10 +225,13 @@ def test_cli_trains_the_multimodal_config(shared_data_dir, tmp_path, capsys, mon
     assert "audio_to_image" in capsys.readouterr().out
     run = runs.Run(str(out))
     assert run.is_two_tower and run.config["input_shape_b"] == [8000]
-    assert set(run.read_json("metrics.json")["fsdd_test"]) == {"audio_to_image", "image_to_audio"}
+    assert set(run.read_json("metrics.json")["retrieval"]) == {"audio_to_image", "image_to_audio"}
     assert main(["evaluate", str(out)]) == 0
     assert "audio_to_image" in capsys.readouterr().out
-    assert set(run.read_json("eval/metrics.json")) == {"audio_to_image", "image_to_audio"}
+    evaluated = run.read_json("eval/metrics.json")
+    assert set(evaluated["retrieval"]) == {"audio_to_image", "image_to_audio"}
+    assert set(evaluated["retrieval"]["audio_to_image"]) == {"R@1", "R@5", "R@10", "map_at_r"}
+    assert 0.0 <= evaluated["verification"]["roc_auc"] <= 1.0
     # one handwritten digit against one recording, at the calibrated threshold
     import wave
 
@@ -273,8 +276,8 @@ def test_rotations_turn_groups_into_groups_of_their_own():
     assert sorted(len(g) for g in sampler.group_classes) == [3] * 8 + [4] * 4
 
 
-def test_cli_holdout_speakers_flag(tmp_path, monkeypatch, capsys):
-    from siamkit.training import multimodal
+def test_cli_rotate_by_flag_reaches_the_two_tower_trainer(tmp_path, monkeypatch, capsys):
+    from siamkit.training import two_tower
 
     seen = {}
 
@@ -282,17 +285,17 @@ def test_cli_holdout_speakers_flag(tmp_path, monkeypatch, capsys):
         seen.update(config)
         raise SystemExit(0)
 
-    monkeypatch.setattr(multimodal, "train", fake_train)
+    monkeypatch.setattr(two_tower, "train_two_tower", fake_train)
     config = os.path.join(os.path.dirname(__file__), "..", "configs", "mnist_fsdd.toml")
     with pytest.raises(SystemExit):
-        main(["train", "--config", config, "--holdout-speakers", "--out", str(tmp_path / "mm")])
-    assert seen["holdout_speakers"] is True and seen["test_speeds"] == [0.9, 1.0, 1.1]
-    assert main(["train", "--holdout-speakers", "--out", str(tmp_path / "single")]) == 2
-    assert "--holdout-speakers needs a two-tower" in capsys.readouterr().err
-    # flags of single-model training are refused, not dropped
+        main(["train", "--config", config, "--rotate-by", "speaker", "--out", str(tmp_path / "mm")])
+    assert seen["rotate_by"] == "speaker" and seen["test_speeds"] == [0.9, 1.0, 1.1] and seen["towers"] == 2
+    assert main(["train", "--rotate-by", "speaker", "--out", str(tmp_path / "single")]) == 2
+    assert "belong to two-tower training" in capsys.readouterr().err
+    # flags of Siamese training are refused, not dropped
     assert main(["train", "--config", config, "--ensemble", "3", "--stream", "--out", str(tmp_path / "mm2")]) == 2
     err = capsys.readouterr().err
-    assert "does not take --ensemble, --stream" in err and "holdout_speakers" in err and not seen.get("ensemble")
+    assert "['ensemble', 'stream'] do not apply to a two-tower network" in err
 
 
 def test_prototypical_margin_defaults_to_zero_and_reaches_the_loss():

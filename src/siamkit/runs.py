@@ -36,6 +36,25 @@ THRESHOLD_METHODS = ("accuracy", "eer", "far")
 HISTORY_FILE = "history.csv"
 
 
+def embed_side(model, x, side, modality, test_speeds=None, batch_size=256):
+    """Embeddings of one side of a two-tower `model`; audio averaged over `test_speeds` when given.
+
+    Args:
+        model: a `TwoTowerNetwork`.
+        x: that side's inputs.
+        side: `"a"` or `"b"`.
+        modality: what the side reads; only `"audio"` sides are speed-averaged.
+        test_speeds: speed factors of test-time augmentation
+            (`siamkit.audio.speed_averaged`), or None.
+        batch_size: inputs per forward pass.
+    """
+    if test_speeds and modality == "audio":
+        from .audio import speed_averaged
+
+        return speed_averaged(lambda clips: model.embed(clips, modality=side, batch_size=batch_size), x, test_speeds)
+    return model.embed(x, modality=side, batch_size=batch_size)
+
+
 class Run:
     """A trained run, opened from its directory.
 
@@ -83,6 +102,30 @@ class Run:
     def is_two_tower(self):
         return "input_shape_b" in self.config
 
+    def modality(self, side="a"):
+        """What tower `side` reads: `"image"`, `"audio"`, `"text"` or `"features"` (from the config, else the shape)."""
+        side = "b" if side == "b" and self.is_two_tower else "a"
+        recorded = self.config.get(f"modality_{side}")
+        if recorded:
+            return recorded
+        shape = self.config["input_shape_b" if side == "b" else "input_shape"]
+        if len(shape) == 3:
+            return "image"
+        return "audio" if side == "b" and len(shape) == 1 else "features"  # as the first two-tower runs were
+
+    def side_for(self, kind):
+        """The side (`"a"` or `"b"`) whose tower reads inputs of `kind` (`"image"`, `"audio"`, ...).
+
+        When both sides read that kind (say two image towers) it is side a.
+        Raises a `DataError` when no tower reads it.
+        """
+        sides = ("a", "b") if self.is_two_tower else ("a",)
+        for side in sides:
+            if self.modality(side) == kind:
+                return side
+        takes = " and ".join(self.modality(s) for s in sides)
+        raise DataError(f"the run {self.path!r} takes no {kind} input; its towers read {takes}")
+
     @property
     def higher_is_similar(self):
         """True when the model's pair score grows with similarity."""
@@ -122,7 +165,9 @@ class Run:
         A tower with image inputs `(h, w, c)` reads image files resized to
         `(h, w)` with `c` channels (the run's image policy); a tower with
         waveform inputs `(n,)` reads PCM WAV files at the run's `sample_rate`,
-        padded or cropped to `n` samples.
+        padded or cropped to `n` samples; a text tower reads UTF-8 `.txt`
+        files as byte codes of the run's `text_length`; a feature tower reads
+        one vector per `.npy` / `.npz` file.
 
         Args:
             paths: files of the tower's type: paths, or
@@ -143,6 +188,15 @@ class Run:
         """
         shape = self.config["input_shape_b" if modality == "b" else "input_shape"]
         paths = [p if isinstance(p, MemoryFile) else os.fspath(p) for p in paths]
+        kind = self.modality(modality)
+        if kind == "text":
+            from .datasets import encode_text, read_texts
+
+            return encode_text(read_texts(paths), shape[0], names=paths)
+        if kind == "features":
+            from .datasets import read_features
+
+            return read_features(paths, shape[0])
         if len(shape) == 3:
             from .datasets import images
 
@@ -184,13 +238,7 @@ class Run:
         x = self.check_inputs(x, modality)
         if not self.is_two_tower:
             return self.model.embed(x, batch_size=batch_size)
-        if modality == "b" and self.config.get("test_speeds"):  # audio runs average over speeds
-            from .audio import speed_averaged
-
-            return speed_averaged(
-                lambda clips: self.model.embed(clips, modality="b", batch_size=batch_size), x, self.config["test_speeds"]
-            )
-        return self.model.embed(x, modality=modality, batch_size=batch_size)
+        return embed_side(self.model, x, modality, self.modality(modality), self.config.get("test_speeds"), batch_size)
 
     def score_pairs(self, xa, xb, batch_size=256):
         """The model's score for each pair `(xa[i], xb[i])`."""

@@ -25,8 +25,9 @@ def add_parser(subparsers):
         help="evaluate a trained run (verification, one-shot, retrieval)",
         description="Evaluate a run on its held-out classes (or on other data). Thresholds are chosen on "
         "validation pairs and written to RUN_DIR/calibration.json; metrics and plots go to RUN_DIR/eval/. "
-        "A two-tower image/audio run is evaluated by cross-modal retrieval and takes none of the options "
-        "but --json. An option that does not apply to the run or the protocol is refused.",
+        "A two-tower run is evaluated on its own held-out items: cross-modal retrieval both ways (R@1/5/10, "
+        "MAP@R) and cross-modal verification (ROC AUC, EER, thresholds chosen on validation pairs); it takes "
+        "--pairs, --seed and --json only. An option that does not apply to the run or the protocol is refused.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run directory that `siamkit train` wrote")
     source = parser.add_mutually_exclusive_group()
@@ -68,10 +69,10 @@ def _check_options(args, run_):
     """Refuse the options that do not apply to this run and protocol, then fill in the defaults."""
     from .options import given, refuse, resolve_defaults
 
-    if run_.config.get("task") == "multimodal":
+    if run_.is_two_tower:
         refuse(
-            given(args, *_COMMON, *_VERIFICATION, *_ONESHOT),
-            "a two-tower image/audio run is evaluated by cross-modal retrieval on its own test split",
+            [flag for flag in given(args, *_COMMON, *_VERIFICATION, *_ONESHOT) if flag not in ("--pairs", "--seed")],
+            "a two-tower run is evaluated by cross-modal retrieval and verification on its own held-out items",
         )
         return
     protocol = args.protocol or "all"
@@ -96,8 +97,8 @@ def run(args):
 
     run_ = Run(args.run_dir)
     _check_options(args, run_)
-    if run_.config.get("task") == "multimodal":
-        return _evaluate_multimodal(run_, args.json)
+    if run_.is_two_tower:
+        return _evaluate_two_tower(run_, args)
     csv_pairs = run_.read_pairs(args.pairs_csv, args.invert) if args.pairs_csv else None
     metrics = report.evaluate_run(
         run_,
@@ -141,17 +142,28 @@ def _print_metrics_file(run_):
     return 0
 
 
-def _evaluate_multimodal(run_, as_json):
-    """Cross-modal retrieval of a two-tower image/audio run, both directions."""
+def _evaluate_two_tower(run_, args):
+    """Cross-modal retrieval (both directions) and verification of a two-tower run, on its held-out items."""
     import os
 
     from .. import _io
+    from ..evaluation.crossmodal import evaluate_two_tower, format_two_tower, two_tower_parts
     from ..evaluation.report import EVAL_DIR
-    from ..training import multimodal
 
-    metrics = multimodal.evaluate(run_)
+    config = run_.config
+    if "towers" not in config:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"{run_.path}: this two-tower run was trained before two-tower runs recorded their data options; "
+            "train it again (e.g. siamkit train --config configs/mnist_fsdd.toml) to evaluate it"
+        )
+    parts = two_tower_parts(config)
+    seed = config.get("seed", 0) if args.seed is None else args.seed
+    metrics = evaluate_two_tower(run_, parts, n_pairs=args.pairs or config.get("eval_pairs", 2000), seed=seed)
     _io.write_json(os.path.join(run_.path, EVAL_DIR, "metrics.json"), metrics)
-    if as_json:
+    if args.json:
         return _print_metrics_file(run_)
-    print(multimodal.format_metrics(metrics))
+    print(format_two_tower(metrics))
+    print(f"\nwrote {run_.file(EVAL_DIR)}/metrics.json and {run_.file('calibration.json')}")
     return 0

@@ -1,4 +1,4 @@
-"""`siamkit train`: train a Siamese network and write a run directory."""
+"""`siamkit train`: train a Siamese or two-tower network and write a run directory."""
 
 import json
 
@@ -10,8 +10,23 @@ _OPTIONS = (
     ("--dataset", str, "standard dataset name (default: digits, bundled with scikit-learn)"),
     ("--subset", str, "part of a standard dataset, e.g. train or background"),
     ("--data", str, "image folder with one sub-folder per class"),
-    ("--data-b", str, "second modality's folder, paired with --data by class name"),
-    ("--pairs-csv", str, "CSV of path_a,path_b,label pairs (1 = same), paths relative to the CSV"),
+    ("--data-b", str, "second side's class folders (images, .wav, .txt or .npy/.npz), paired with --data by "
+     "class name: trains a two-tower network"),
+    ("--dataset-b", str, "second side's standard dataset (e.g. fsdd): trains a two-tower network"),
+    ("--pairs-csv", str, "CSV of path_a,path_b,label pairs (1 = same), paths relative to the CSV; with "
+     "--towers 2, rows are matching pairs path_a,path_b[,label] relative to --data and --data-b"),
+    ("--towers", int, "1: Siamese network (one shared encoder); 2: two-tower network, one encoder per side "
+     "(default: 2 when a second side is given)"),
+    ("--modality-a", str, "what side a holds: image, audio, text or features (default: what the files are; "
+     "text for a CSV column of text)"),
+    ("--modality-b", str, "what side b holds: image, audio, text or features"),
+    ("--encoder-b", str, "side b's encoder (default by modality: cnn, audio, text, mlp)"),
+    ("--image-size-b", str, "side b's image size, SIZE or HxW (default: --image-size)"),
+    ("--channels-b", int, "side b's image channels (default: --channels)"),
+    ("--text-length", int, "text towers: UTF-8 bytes kept per text (default 64)"),
+    ("--clip-seconds", float, "audio towers: clip length in seconds (default 1.0)"),
+    ("--rotate-by", str, "two towers: a meta field of side b (e.g. speaker); after training, hold out each of "
+     "its groups in turn and report retrieval on it"),
     ("--data-dir", str, "folder of cached .npz datasets (default: $SIAMKIT_DATA_DIR)"),
     ("--image-size", str, "resize images to SIZE or HxW (required when a folder mixes sizes)"),
     ("--channels", int, "1 (grayscale), 3 (RGB) or 4 (RGBA)"),
@@ -19,7 +34,8 @@ _OPTIONS = (
     ("--cache-dir", str, "with --stream: cache decoded images here"),
     ("--encoder", str, "encoder architecture (cnn, mlp, koch, resnet, alexnet, vgg, resnet50, ...)"),
     ("--head", str, "pair head: distance, l1 or concat"),
-    ("--loss", str, "triplet, prototypical (both on P x K batches), contrastive or bce (both on pairs)"),
+    ("--loss", str, "triplet, prototypical (both on P x K batches), contrastive or bce (both on pairs); "
+     "two towers: clip or contrastive (in-batch negatives)"),
     ("--distance", str, f"{', '.join(DISTANCES[:-1])} or {DISTANCES[-1]} (default: euclidean)"),
     ("--embedding-dim", int, "size of the embedding"),
     ("--margin", float, "margin of the contrastive, triplet or prototypical loss"),
@@ -44,11 +60,6 @@ _OPTIONS = (
 )
 
 
-# Flags of single-model training beyond `_OPTIONS` (destinations).
-_OTHER_OPTIONS = ("holdout_classes", "skip_bad", "stream", "early_stopping")
-_FLAG_NAMES = {"early_stopping": "--no-early-stopping"}
-
-
 def _dest(flag):
     return flag.lstrip("-").replace("-", "_")
 
@@ -56,9 +67,10 @@ def _dest(flag):
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "train",
-        help="train a Siamese network",
-        description="Train a Siamese network. With no options it trains on scikit-learn's bundled digits "
-        "(classes 0-6) and evaluates on held-out classes 7-9.",
+        help="train a Siamese or two-tower (multi-modal) network",
+        description="Train a Siamese network, or a two-tower network with one encoder per side when a second "
+        "side is given (--data-b, --dataset-b, --towers 2). With no options it trains on scikit-learn's "
+        "bundled digits (classes 0-6) and evaluates on held-out classes 7-9.",
     )
     parser.add_argument("--config", help="TOML file with the same keys as these flags; flags override it")
     for flag, kind, help_text in _OPTIONS:
@@ -71,10 +83,6 @@ def add_parser(subparsers):
         "--no-early-stopping", dest="early_stopping", action="store_false", default=None,
         help="train all --epochs and keep the last epoch's weights, not the best validation epoch's",
     )
-    parser.add_argument(
-        "--holdout-speakers", action="store_true", default=None,
-        help="two-tower image/audio configs: also train on 5 speakers and test on the 6th, for all six",
-    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -82,35 +90,35 @@ def add_parser(subparsers):
 def run(args):
     from ..training import resolve, train
 
-    if args.config:
-        from ..training import multimodal
-
-        if multimodal.is_multimodal_config(args.config):
-            # A two-tower image/audio run (e.g. configs/mnist_fsdd.toml) has options of its own.
-            keys = (*map(_dest, (f for f, _, _ in _OPTIONS)), *_OTHER_OPTIONS)
-            ignored = [
-                _FLAG_NAMES.get(key, "--" + key.replace("_", "-")) for key in keys
-                if getattr(args, key) is not None and key not in multimodal.DEFAULTS
-            ]
-            if ignored:
-                from ..errors import ConfigError
-
-                raise ConfigError(
-                    f"{args.config} is a two-tower image/audio config, which does not take {', '.join(ignored)}; "
-                    f"its options are: {', '.join(sorted(multimodal.DEFAULTS))}"
-                )
-            overrides = {key: getattr(args, key) for key in multimodal.DEFAULTS if hasattr(args, key)}
-            run_, metrics = multimodal.train(multimodal.resolve(args.config, overrides), verbose=_verbosity(args))
-            return _report(run_, metrics, "cross-modal retrieval, FSDD test split vs MNIST test images:")
-    if args.holdout_speakers:
-        from ..errors import ConfigError
-
-        raise ConfigError("--holdout-speakers needs a two-tower image/audio config, e.g. --config configs/mnist_fsdd.toml")
     overrides = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
     config = resolve(args.config, overrides)
+    if config["towers"] == 2:
+        run_, metrics = train(config, verbose=_verbosity(args))
+        return _report_two_tower(run_, metrics)
     _refuse_unused(args, config)
     run_, metrics = train(config, verbose=_verbosity(args))
     return _report(run_, metrics, "held-out classes (threshold chosen on validation pairs):")
+
+
+def _report_two_tower(run_, metrics):
+    from ..evaluation.crossmodal import format_two_tower
+
+    print(f"\nrun directory: {run_.path}")
+    verification = {}
+    if "test_roc_auc" in metrics:
+        verification = {"roc_auc": metrics["test_roc_auc"], "eer": metrics["test_eer"], "at_threshold": {}}
+        if "test_accuracy" in metrics:
+            verification["at_threshold"]["accuracy"] = {
+                "accuracy": metrics["test_accuracy"], "threshold": metrics["threshold"]
+            }
+    print(format_two_tower({"retrieval": metrics["retrieval"], "verification": verification}))
+    for group, table in metrics.get("rotation", {}).items():
+        if group == "train_seconds":
+            continue
+        title = "held-out groups, mean" if group == "mean" else f"held-out group {group}"
+        print(f"{title}: " + "  ".join(f"{d} R@1 {t['R@1']:.4f}" for d, t in table.items()))
+    print(f"training time: {metrics['train_seconds']:.0f} s")
+    return 0
 
 
 def _refuse_unused(args, config):

@@ -16,6 +16,7 @@ from .splits import (
     resolve_validation,
     split_indices,
     split_pairs,
+    split_two_tower,
     stratified_fraction,
     validation_info,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "sample_pairs",
     "split_indices",
     "split_pairs",
+    "split_two_tower",
     "stratified_fraction",
     "validation_info",
 ]

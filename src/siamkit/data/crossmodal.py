@@ -136,3 +136,5 @@ class CrossModalPairs(EpochSeeded):
             xb = self.augment_b(xb, rng)
         target = classes if self.mode == "in_batch" else same.astype("float32")
         return (xa, xb), target
+
+

@@ -213,3 +213,74 @@ def split_pairs(pairs, config):
         raise DataError(f"{pairs.name}: {len(pairs)} pairs are too few to split into train, validation and test")
     test, val, train = np.split(order, [n_test, n_test + n_val])
     return tuple(pairs.subset(np.sort(part)) for part in (train, val, test))
+
+
+def _side_split(y, groups, config):
+    """`(train, val, test)` indices of one side's items (see `split_two_tower`)."""
+    y, seed = np.asarray(y), config["seed"]
+    every = np.arange(len(y))
+    if config.get("holdout_classes") is not None:
+        test = np.flatnonzero(np.isin(y, config["holdout_classes"]))
+        rest = np.setdiff1d(every, test)
+    elif groups is not None:
+        test = np.flatnonzero(np.isin(groups, config["holdout_groups"]))
+        rest = np.setdiff1d(every, test)
+    else:
+        rest, test = stratified_fraction(every, y, config["holdout_fraction"], seed=seed)
+    train, val = stratified_fraction(rest, y, config["val_fraction"], seed=seed + 1)
+    return train, val, test
+
+
+def split_two_tower(y_a, y_b, config, groups_a=None, groups_b=None):
+    """Train, validation and test items of both sides of a two-tower dataset.
+
+    Each side is split on its own, by class:
+
+    - `holdout_classes`: their items are the test set (classes unseen in
+      training); otherwise
+    - `groups_a` / `groups_b` (the side's `meta[split_by]`, e.g. a
+      dataset's train/test mark or a speaker): items of `holdout_groups`
+      are the test set; otherwise
+    - `holdout_fraction` of every class's items is;
+
+    then `val_fraction` of each class's remaining items validates (chooses
+    the threshold and the epoch). When every class has one item per side
+    (a pair CSV without labels), whole classes, that is pairs, are split
+    instead, the same on both sides.
+
+    Args:
+        y_a, y_b: class labels of the two sides.
+        config: a training config (`holdout_classes`, `holdout_groups`,
+            `holdout_fraction`, `val_fraction`, `seed`).
+        groups_a, groups_b: per-item groups, or None.
+
+    Returns:
+        `((train_a, val_a, test_a), (train_b, val_b, test_b))`.
+
+    Example:
+
+    >>> y = np.repeat(np.arange(3), 10)
+    >>> (tr, va, te), _ = split_two_tower(y, y, {"holdout_fraction": 0.2, "val_fraction": 0.1, "seed": 0})
+    >>> len(tr), len(va), len(te)
+    (21, 3, 6)
+    """
+    y_a, y_b = np.asarray(y_a), np.asarray(y_b)
+    single = (
+        config.get("holdout_classes") is None and groups_a is None and groups_b is None
+        and np.bincount(np.unique(y_a, return_inverse=True)[1]).max() == 1
+    )
+    if single:
+        h, v = config["holdout_fraction"], config["val_fraction"]
+        parts_a = class_disjoint_split(y_a, (1 - h - v, v, h), seed=config["seed"])
+        parts_b = [np.flatnonzero(np.isin(y_b, y_a[part])) for part in parts_a]
+        sides = (tuple(parts_a), tuple(parts_b))
+    else:
+        sides = (_side_split(y_a, groups_a, config), _side_split(y_b, groups_b, config))
+    for name, (train, val, test) in zip("ab", sides):
+        for part, idx in (("training", train), ("test", test)):
+            if len(idx) == 0:
+                raise DataError(
+                    f"side {name}: the {part} part of the split is empty; add items, change holdout_fraction "
+                    "or the held-out classes or groups"
+                )
+    return sides

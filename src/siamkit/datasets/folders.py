@@ -5,9 +5,13 @@
 - **Pair CSV**: rows `path_a,path_b,label` (label 1 = same, 0 = different),
   paths relative to the CSV file, an optional header. `load_pairs(CSV)`.
 - **Cross-modal roots**: two folders of class sub-folders, one per modality
-  (images or `.wav` audio), paired by class name (`load_cross_modal`), or a
-  pair CSV whose columns are relative to one root each
-  (`load_pairs(CSV, root_a=..., root_b=...)`).
+  (images, `.wav` audio, `.txt` text or `.npy`/`.npz` feature vectors),
+  paired by class name (`load_cross_modal`), or a pair CSV whose columns are
+  relative to one root each (`load_pairs(CSV, root_a=..., root_b=...)`).
+- **Positive pairs**: a CSV of `path_a,path_b` rows, each a matching pair,
+  with an optional `label` (a class: rows of one label all match), for a
+  two-tower network; a text column holds the text itself
+  (`load_positive_pairs`).
 
 Every file is checked up front (headers, then a full decode) with a progress
 bar. The first bad file raises a `DataError` naming it; with `skip_bad=True`
@@ -32,15 +36,23 @@ from . import images
 from .base import Dataset, Pairs
 from .images import IMAGE_EXTENSIONS
 from .store import ImageStore
-from .waveforms import read_wavs
+from .text import FEATURE_EXTENSIONS, TEXT_EXTENSIONS, read_features, read_texts
+from .waveforms import Waveforms, read_wav
 
 AUDIO_EXTENSIONS = (".wav",)
 PAIR_COLUMNS = ("path_a", "path_b", "label")
+# The modalities a file can hold, by extension.
+KINDS = {
+    **{ext: "image" for ext in IMAGE_EXTENSIONS},
+    **{ext: "audio" for ext in AUDIO_EXTENSIONS},
+    **{ext: "text" for ext in TEXT_EXTENSIONS},
+    **{ext: "features" for ext in FEATURE_EXTENSIONS},
+}
+MODALITIES = ("image", "audio", "text", "features")
 
 
 def _kind(path):
-    ext = os.path.splitext(path)[1].lower()
-    return "image" if ext in IMAGE_EXTENSIONS else "audio" if ext in AUDIO_EXTENSIONS else None
+    return KINDS.get(os.path.splitext(path)[1].lower())
 
 
 def files_below(folder):
@@ -59,8 +71,9 @@ def scan_folder(root):
         root: a folder with one sub-folder per class.
 
     Returns:
-        `(paths, labels, class_names, kind)`: every image or `.wav` file, its
-        class index, the sorted class names, and `"image"` or `"audio"`.
+        `(paths, labels, class_names, kind)`: every readable file (image,
+        `.wav`, `.txt`, `.npy`/`.npz`), its class index, the sorted class
+        names, and the modality (`"image"`, `"audio"`, `"text"` or `"features"`).
     """
     root = os.fspath(root)
     if not os.path.isdir(root):
@@ -79,10 +92,10 @@ def scan_folder(root):
         what = f"has {len(loose)} image(s) but no class sub-folders" if loose else "is empty: it has no image files"
         raise DataError(
             f"{root} {what}; put the images in one sub-folder per class, e.g. {os.path.join(root, 'cat', '1.png')} "
-            f"(readable types: {', '.join(IMAGE_EXTENSIONS)})"
+            f"(readable types: {', '.join(sorted(KINDS))})"
         )
     if len(kinds) > 1:
-        raise DataError(f"{root} mixes image and audio files; keep one modality per folder")
+        raise DataError(f"{root} mixes {' and '.join(sorted(kinds))} files; keep one modality per folder")
     return paths, np.asarray(labels, dtype="int64"), classes, kinds.pop()
 
 
@@ -152,7 +165,7 @@ def load_folder(
     root = os.fspath(root)
     paths, labels, class_names, kind = scan_folder(root)
     if kind != "image":
-        raise DataError(f"{root} holds audio files; use load_cross_modal for audio, or an image folder here")
+        raise DataError(f"{root} holds {kind} files; use load_cross_modal for them, or an image folder here")
     bad = []
     positions, labels, class_names = _check_classes(root, paths, labels, class_names, min_per_class, skip_bad, bad)
     paths = [paths[i] for i in positions]
@@ -218,14 +231,52 @@ def _read_pair_rows(csv_path, root_a, root_b, skip_bad, bad):
     return rows
 
 
+def _read_each(kind, paths, skip_bad, bad, dim=None):
+    """Read audio, text or feature files one by one; returns `(x, kept positions)`.
+
+    A bad file raises its `DataError`, or with `skip_bad` is listed in `bad`.
+    """
+    readers = {
+        "audio": lambda p: read_wav(p),
+        "text": lambda p: read_texts([p])[0],
+        "features": lambda p: read_features([p], dim)[0],
+    }
+    values, kept = [], []
+    for i, path in enumerate(paths):
+        try:
+            values.append(readers[kind](path))
+        except DataError as err:
+            if not skip_bad:
+                raise
+            bad.append((path, str(err)))
+            continue
+        kept.append(i)
+        if kind == "features":
+            dim = len(values[-1])
+        elif kind == "audio" and values[-1][1] != values[0][1]:
+            raise DataError(
+                f"{path}: sample rate {values[-1][1]} Hz differs from {values[0][1]} Hz of the other files; resample it"
+            )
+    if kind == "audio":
+        x = Waveforms.from_list([v for v, _ in values], values[0][1] if values else 0)
+    elif kind == "text":
+        x = np.array(values, dtype=object)
+    else:
+        x = np.stack(values) if values else np.zeros((0, dim or 0), "float32")
+    return x, np.asarray(kept, dtype="int64")
+
+
 def _load_pool(paths, image_size, channels, skip_bad, max_pixels, progress, bad):
     """Decode a pool of files of one modality; returns `(x, kept positions)`."""
     kinds = {_kind(p) for p in paths}
-    if kinds == {"audio"}:
-        return read_wavs(paths, progress), np.arange(len(paths))
-    if kinds != {"image"}:
-        unknown = next(p for p in paths if _kind(p) != "image")
-        raise DataError(f"{unknown}: not a readable image or .wav file, or a column mixes images and audio")
+    if len(kinds) != 1 or None in kinds:
+        unknown = next((p for p in paths if _kind(p) is None), paths[0])
+        raise DataError(
+            f"{unknown}: not a readable file ({', '.join(sorted(KINDS))}), or a column mixes modalities"
+        )
+    kind = kinds.pop()
+    if kind != "image":
+        return _read_each(kind, paths, skip_bad, bad)
     decoded = images.read_images(paths, image_size, channels, skip_bad, max_pixels, progress)
     bad.extend(decoded.bad)
     return images.to_float(decoded.images), decoded.kept
@@ -297,42 +348,195 @@ def _load_root(root, class_names, image_size, channels, skip_bad, max_pixels, pr
     if kind == "image":
         ds = load_folder(root, image_size, channels, skip_bad, max_pixels, progress, min_per_class=1)
     else:
-        x = read_wavs(paths, progress)
-        relative = np.array([os.path.relpath(p, root) for p in paths])
-        info = {"root": root, "class_names": names, "sample_rate": x.sample_rate, "bad_files": []}
-        ds = Dataset(os.path.basename(os.path.abspath(root)), x, labels, {"path": relative}, info)
+        bad = []
+        x, kept = _read_each(kind, paths, skip_bad, bad)
+        relative = np.array([os.path.relpath(paths[k], root) for k in kept])
+        info = {"root": root, "class_names": names, "bad_files": bad, "modality": kind}
+        if kind == "audio":
+            info["sample_rate"] = x.sample_rate
+        ds = Dataset(os.path.basename(os.path.abspath(root)), x, labels[kept], {"path": relative}, info)
+    ds.info["modality"] = kind
     # Relabel by the shared class list, so label k means the same class on both sides.
     ds.y = np.searchsorted(class_names, np.asarray(ds.info["class_names"])[ds.y])
     ds.info["class_names"] = list(class_names)
     return ds
 
 
-def load_cross_modal(root_a, root_b, image_size=None, channels=None, skip_bad=False, max_pixels=None, progress=True):
+def load_cross_modal(
+    root_a,
+    root_b,
+    image_size=None,
+    channels=None,
+    skip_bad=False,
+    max_pixels=None,
+    progress=True,
+    image_size_b=None,
+    channels_b=None,
+):
     """Load two class-folder trees, one per modality, paired by class name.
 
     Args:
-        root_a, root_b: folders with one sub-folder per class, holding images
-            or `.wav` files; the class names must match.
+        root_a, root_b: folders with one sub-folder per class, holding images,
+            `.wav`, `.txt` or `.npy`/`.npz` files; the class names must match.
         image_size, channels, skip_bad, max_pixels, progress: as for
-            `load_folder`, applied to image folders.
+            `load_folder`, applied to image folders. With `skip_bad`, a class
+            found in one root only is left out (and listed in
+            `info["bad_files"]` of the first dataset), as are unreadable files.
+        image_size_b, channels_b: root b's image policy when it differs
+            from root a's (default: the same).
 
     Returns:
         `(dataset_a, dataset_b)` whose labels index the same sorted class
         names; any sample of class k on one side pairs with any of class k
-        on the other.
+        on the other. `info["modality"]` says what each holds.
     """
-    names = [scan_folder(r)[2] for r in (root_a, root_b)]
-    if names[0] != names[1]:
-        only_a = sorted(set(names[0]) - set(names[1]))
-        only_b = sorted(set(names[1]) - set(names[0]))
+    roots = [os.fspath(r) for r in (root_a, root_b)]
+    names = [scan_folder(r)[2] for r in roots]
+    shared = sorted(set(names[0]) & set(names[1]))
+    lonely = [(root, name) for root, own, other in zip(roots, names, names[::-1]) for name in own if name not in other]
+    if lonely and not skip_bad:
+        root, name = lonely[0]
+        other = roots[1] if root == roots[0] else roots[0]
         raise DataError(
-            f"the class folders of {root_a} and {root_b} differ: only in the first {only_a}, only in the "
-            f"second {only_b}; cross-modal pairing matches classes by folder name"
+            f"{os.path.join(root, name)}: class {name!r} has no folder in {other} ({len(lonely)} class(es) are in one "
+            "root only); cross-modal pairing matches classes by folder name: add it, remove it, or pass --skip-bad"
         )
-    return tuple(
-        _load_root(os.fspath(r), names[0], image_size, channels, skip_bad, max_pixels, progress)
-        for r in (root_a, root_b)
-    )
+    if len(shared) < 2:
+        raise DataError(f"{roots[0]} and {roots[1]} share {len(shared)} class folder(s); pairing needs at least 2")
+    parts = []
+    policies = ((image_size, channels), (image_size_b or image_size, channels_b or channels))
+    for root, own, (size, chans) in zip(roots, names, policies):
+        ds = _load_root(root, own, size, chans, skip_bad, max_pixels, progress)
+        keep = np.isin(np.asarray(own)[ds.y], shared)
+        ds = ds.subset(np.flatnonzero(keep))
+        ds.y = np.searchsorted(shared, np.asarray(own)[ds.y])
+        ds.info["class_names"] = shared
+        parts.append(ds)
+    parts[0].info["bad_files"] = parts[0].info.get("bad_files", []) + [
+        (os.path.join(root, name), "class folder in one root only") for root, name in lonely
+    ]
+    for ds, root in zip(parts, roots):
+        missing = sorted(set(range(len(shared))) - set(ds.y.tolist()))
+        if missing:
+            raise DataError(f"{os.path.join(root, shared[missing[0]])}: no readable files left in this class folder")
+    return tuple(parts)
+
+
+def load_positive_pairs(
+    csv_path,
+    root_a=None,
+    root_b=None,
+    text_a=False,
+    text_b=False,
+    image_size=None,
+    channels=None,
+    skip_bad=False,
+    max_pixels=None,
+    progress=True,
+    image_size_b=None,
+    channels_b=None,
+):
+    """Load matching pairs listed in a CSV of `path_a,path_b[,label]`, for a two-tower network.
+
+    Every row is a positive pair. Rows with the same `label` (any text) are
+    one class: all their items match each other; without a label column each
+    row's `path_a` is its class, so rows sharing an a-item match too. A
+    header row `path_a,path_b[,label]` is optional.
+
+    Args:
+        csv_path: the CSV.
+        root_a, root_b: folders the columns' paths are relative to (default:
+            the CSV's folder).
+        text_a, text_b: the column holds the text itself, not a path.
+        image_size, channels, skip_bad, max_pixels, progress: as for
+            `load_folder`. With `skip_bad`, bad rows and files are left out
+            and listed in `info["bad_files"]` of the first dataset.
+        image_size_b, channels_b: column b's image policy (default: column a's).
+
+    Returns:
+        `(dataset_a, dataset_b)`: item k of each is row k's side, with the
+        same label; `meta["line"]` is its CSV line, and text sides hold
+        strings.
+
+    Example:
+
+    >>> a, b = load_positive_pairs("captions.csv", root_a="photos", text_b=True)   # doctest: +SKIP
+    """
+    csv_path = os.fspath(csv_path)
+    folder = os.path.dirname(os.path.abspath(csv_path))
+    bases = (os.fspath(root_a or folder), os.fspath(root_b or folder))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            lines = list(csv.reader(f))
+    except (FileNotFoundError, IsADirectoryError):
+        raise DataError(f"{csv_path}: pair CSV not found; give a CSV of path_a,path_b[,label] rows") from None
+    except (PermissionError, UnicodeDecodeError) as err:
+        raise DataError(f"{csv_path}: cannot be read as a UTF-8 CSV ({err})") from None
+    texts = (text_a, text_b)
+    bad, rows = [], []
+    for n, fields in enumerate(lines, start=1):
+        fields = [f.strip() for f in fields]
+        if not any(fields) or (n == 1 and [f.lower() for f in fields] in (list(PAIR_COLUMNS), list(PAIR_COLUMNS[:2]))):
+            continue
+        problem = None
+        if len(fields) not in (2, 3):
+            problem = f"has {len(fields)} field(s); expected path_a,path_b or path_a,path_b,label"
+        elif not fields[0] or not fields[1]:
+            problem = f"is unpaired: {PAIR_COLUMNS[0 if not fields[0] else 1]} is empty; every row is a matching pair"
+        else:
+            for column, value, base, is_text in zip(PAIR_COLUMNS, fields, bases, texts):
+                if not is_text and not os.path.isfile(os.path.join(base, value)):
+                    problem = f"{column} {value!r} does not exist (looked in {base})"
+                    break
+        if problem:
+            if not skip_bad:
+                raise DataError(f"{csv_path}, line {n}: {problem}")
+            bad.append((f"{csv_path}:{n}", problem))
+            continue
+        side = [value if is_text else os.path.join(base, value) for value, base, is_text in zip(fields, bases, texts)]
+        rows.append((n, side[0], side[1], fields[2] if len(fields) == 3 else None))
+    if len(rows) < 2:
+        raise DataError(f"{csv_path}: {len(rows)} usable pair(s); a two-tower network needs at least 2")
+    labelled = {r[3] is not None for r in rows}
+    if len(labelled) > 1:
+        raise DataError(f"{csv_path}: some rows have a label and some do not; label every row or none")
+    columns = []
+    for s, is_text in enumerate(texts):
+        values = [r[1 + s] for r in rows]
+        if is_text:
+            x, kept = np.array(values, dtype=object), []
+            for k, value in enumerate(values):
+                if value.strip():
+                    kept.append(k)
+                elif not skip_bad:
+                    raise DataError(f"{csv_path}, line {rows[k][0]}: the text of {PAIR_COLUMNS[s]} is empty")
+                else:
+                    bad.append((f"{csv_path}:{rows[k][0]}", f"the text of {PAIR_COLUMNS[s]} is empty"))
+            columns.append((x, {k: k for k in kept}, "text"))
+            continue
+        pool = sorted(set(values))
+        size, chans = (image_size, channels) if s == 0 else (image_size_b or image_size, channels_b or channels)
+        x, kept = _load_pool(pool, size, chans, skip_bad, max_pixels, progress, bad)
+        lookup = {pool[k]: j for j, k in enumerate(kept)}
+        columns.append((x, {k: lookup[v] for k, v in enumerate(values) if v in lookup}, _kind(pool[0])))
+    good = [k for k in range(len(rows)) if all(k in c[1] for c in columns)]
+    if len(good) < 2:
+        raise DataError(f"{csv_path}: {len(good)} usable pair(s); a two-tower network needs at least 2")
+    keys = [rows[k][3] if rows[k][3] is not None else rows[k][1] for k in good]
+    class_names, y = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
+    lines_used = np.array([rows[k][0] for k in good], dtype="int64")
+    parts = []
+    for s, (x, position, kind) in enumerate(columns):
+        index = np.array([position[k] for k in good], dtype="int64")
+        x = x[index] if kind == "text" or isinstance(x, np.ndarray) else x.subset(index)
+        info = {
+            "csv": csv_path, "class_names": class_names.tolist(), "modality": kind, "bad_files": bad if s == 0 else [],
+        }
+        if kind == "audio":
+            info["sample_rate"] = x.sample_rate
+        meta = {"line": lines_used, "path": np.asarray([rows[k][1 + s] for k in good], dtype=str)}
+        parts.append(Dataset(os.path.basename(csv_path), x, y.astype("int64"), meta, info))
+    return tuple(parts)
 
 
 def _csv_text(header, rows):

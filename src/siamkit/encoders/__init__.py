@@ -3,7 +3,8 @@ embedding of `embedding_dim`.
 
 `build(name, input_shape, ...)` picks one by name; any user-built
 `keras.Model` works wherever an encoder is expected. `ensemble(members)`
-makes one encoder of several trained ones.
+makes one encoder of several trained ones. `text_encoder` (`"text"`) is
+the tokenizer-free text tower, on `siamkit.datasets.encode_text` codes.
 
 Example:
 
@@ -21,6 +22,7 @@ from .conv import alexnet, cnn, koch, vgg
 from .ensemble import ensemble
 from .mlp import mlp
 from .resnet import resnet
+from .text import HashedNgrams, MaskedMean, text_encoder
 
 ENCODERS = {
     "mlp": mlp,
@@ -29,6 +31,7 @@ ENCODERS = {
     "resnet": resnet,
     "alexnet": alexnet,
     "vgg": vgg,
+    "text": text_encoder,
     **{name: functools.partial(application, name) for name in BACKBONES},
 }
 
@@ -51,4 +54,5 @@ def build(name, input_shape, /, **options):
 
 __all__ = [
     "ENCODERS", "BACKBONES", "build", "mlp", "cnn", "koch", "resnet", "alexnet", "vgg", "application", "ensemble",
+    "text_encoder", "HashedNgrams", "MaskedMean",
 ]

@@ -12,6 +12,8 @@ Example:
 (True, 0.21)
 """
 
+import os
+
 import numpy as np
 
 from ..errors import ConfigError, DataError
@@ -100,10 +102,18 @@ def compare_files(run, path_a, path_b, threshold=None, method=None, invert=None,
     """`compare` on two files, read as the run was trained (`Run.read_inputs`).
 
     For a two-tower run, `path_a` is read by tower a and `path_b` by tower b
-    (for example an image and a `.wav` recording).
+    (for example an image and a `.wav` recording); given the other way round
+    (each file of the other tower's type), they are swapped, so either
+    modality may come first.
     """
     run = run if isinstance(run, Run) else Run(run)
     decision = _decision(run, threshold, method, decision)
+    if run.is_two_tower and run.modality("a") != run.modality("b"):
+        from ..datasets.folders import KINDS
+
+        kinds = [KINDS.get(os.path.splitext(os.fspath(p))[1].lower()) for p in (path_a, path_b)]
+        if kinds == [run.modality("b"), run.modality("a")]:
+            path_a, path_b = path_b, path_a
     x_a = run.read_inputs([path_a], "a", invert)
     x_b = run.read_inputs([path_b], "b" if run.is_two_tower else "a", invert)
     return compare(run, x_a, x_b, decision=decision)

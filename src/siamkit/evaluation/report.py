@@ -41,7 +41,10 @@ RECALL_KS = (1, 5, 10)
 def _open(run):
     run = run if isinstance(run, Run) else Run(run)
     if run.is_two_tower:
-        raise ConfigError(f"{run.path}: evaluating two-tower (cross-modal) runs is not supported by `evaluate` yet")
+        raise ConfigError(
+            f"{run.path}: a two-tower run is evaluated across its modalities; use "
+            "siamkit.evaluation.crossmodal.evaluate_two_tower (what `siamkit evaluate` runs for it)"
+        )
     return run
 
 

@@ -1,7 +1,7 @@
 """Files to embeddings with a run, streamed batch by batch.
 
-The CLI's `--data` and query arguments name image files, `.wav` clips, or
-folders of them (any depth; an item's label is its top sub-folder's name),
+The CLI's `--data` and query arguments name image files, `.wav` clips,
+`.txt` texts, `.npy`/`.npz` feature vectors, or folders of them (any depth; an item's label is its top sub-folder's name),
 or a `.npz` file: the output of `siamkit embed` (embeddings, reused as they
 are) or arrays of inputs (`x`, optional `y` labels).
 
@@ -25,7 +25,7 @@ import zlib
 
 import numpy as np
 
-from ..datasets.images import IMAGE_EXTENSIONS
+from ..datasets.folders import KINDS
 from ..errors import DataError
 
 
@@ -41,21 +41,8 @@ class Embedded:
         return [{"path": p, "label": lab} for p, lab in zip(self.paths, self.labels)]
 
 
-# Extension -> file type; `_RANKS`: the rank of a tower's inputs that reads the type.
-FILE_TYPES = {**{ext: "image" for ext in IMAGE_EXTENSIONS}, ".wav": "audio"}
-_RANKS = {"image": 3, "audio": 1}
-
-
-def tower_for(run, kind):
-    """The run's modality that reads files of `kind`."""
-    shapes = {"a": run.config["input_shape"], "b": run.config.get("input_shape_b")}
-    for modality, shape in shapes.items():
-        if shape is not None and len(shape) == _RANKS[kind]:
-            return modality
-    raise DataError(
-        f"the run {run.path!r} takes no {kind} input (its input shapes: {run.config['input_shape']}"
-        f"{', ' + str(shapes['b']) if shapes['b'] else ''})"
-    )
+# Extension -> file type (a modality). A `.npz` given as `--data` is an array file (see `embed_data`).
+FILE_TYPES = {ext: kind for ext, kind in KINDS.items() if ext != ".npz"}
 
 
 def _file_type(path):
@@ -79,7 +66,7 @@ def read_files(run, paths, invert=None):
         raise DataError(f"{bad}: unsupported file type; readable types: {', '.join(sorted(FILE_TYPES))}")
     if len(kinds) > 1:
         raise DataError(f"{paths[0]} and others mix file types; read one type at a time")
-    modality = tower_for(run, kinds.pop())
+    modality = run.side_for(kinds.pop())
     return run.read_inputs(list(paths), modality, invert), modality
 
 

@@ -2,7 +2,7 @@
 
 Both take `y_pred` of shape `(n, n)`: entry `[i, j]` compares item `i` of
 modality a with item `j` of modality b, so every other row of the batch is a
-negative for free. `siamkit.training.multimodal.CrossModalScores` wraps a
+negative for free. `siamkit.models.CrossModalScores` wraps a
 `TwoTowerNetwork` to output that matrix. `y_true` is `(n,)` group ids:
 items `i` and `j` match when `y_true[i] == y_true[j]`.
 

@@ -149,8 +149,7 @@ class SimilarityService:
 
     def towers(self):
         """`{"a": "image", "b": "audio"}`: which file type each tower reads."""
-        shapes = {"a": self.run.config["input_shape"], "b": self.run.config.get("input_shape_b")}
-        return {m: "image" if len(s) == 3 else "audio" for m, s in shapes.items() if s is not None}
+        return {side: self.run.modality(side) for side in (("a", "b") if self.run.is_two_tower else ("a",))}
 
     def model_card(self):
         """What a user needs to trust the answers: the model, its threshold, its metrics, the index."""
@@ -249,11 +248,9 @@ class SimilarityService:
 
         `modality` forces the tower. Files are decoded from memory; nothing is written to disk.
         """
-        from ..index.inputs import tower_for
-
         kind = _kinds()[exts[0]]
         if modality is None:
-            modality = tower_for(self.run, kind)
+            modality = self.run.side_for(kind)
         elif self.towers()[modality] != kind:
             raise DataError(f"{uploads[0].name!r}: tower {modality} of this run reads {self.towers()[modality]} files")
         try:

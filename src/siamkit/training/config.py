@@ -3,6 +3,16 @@
 A config is a flat dict. `siamkit train` builds it from the defaults, then a
 `--config FILE.toml` (same keys as the flags, with underscores), then the
 flags given on the command line; later sources win.
+
+One schema covers both kinds of model. `towers = 1` trains a Siamese network
+(one shared encoder); `towers = 2` a two-tower (multi-modal) network, one
+encoder per modality: side a takes `data` / `dataset`, `modality_a`,
+`encoder`, `encoder_options`, `image_size`, `channels`; side b the same keys
+with `_b`. `towers` is 2 by itself when a second side is given (`data_b`
+without a pair CSV, `dataset_b`, `modality_b` or `encoder_b`). In TOML the
+sides may be written as tables: `[tower_a]` / `[tower_b]` with the keys
+`data`, `dataset`, `subset`, `modality`, `encoder`, `encoder_options`,
+`image_size`, `channels`.
 """
 
 import sys
@@ -36,12 +46,32 @@ DEFAULTS = {
     "holdout_groups": None,  # with split_by: the groups held out as the test set
     "augment": None,
     "rotations": 1,  # 4: training classes also in 90/180/270 degree rotations, as new classes
+    # two towers (multi-modal): side b, and what each side holds
+    "towers": None,  # 1: Siamese, 2: two-tower; None: 2 when a second side is given
+    "dataset_b": None,
+    "subset_b": None,
+    "modality_a": None,  # image, audio, text or features; None: what the data holds
+    "modality_b": None,
+    "image_size_b": None,
+    "channels_b": None,
+    "clip_seconds": 1.0,  # audio towers: clips are zero-padded or cropped to this length
+    "speed": None,  # audio towers: [low, high] random speed change of training clips
+    "time_shift": 0.0,  # audio towers: random delay of training clips, seconds
+    "test_speeds": None,  # audio towers: embeddings averaged over these speed factors (test-time augmentation)
+    "text_length": 64,  # text towers: UTF-8 bytes kept per text
+    "rotate_by": None,  # a side-b `meta` key (e.g. "speaker"): after training, hold out each group in turn
     # model
     "encoder": "cnn",
     "embedding_dim": 64,
     "encoder_options": {},
     "head": "distance",
     "distance": "euclidean",
+    "encoder_b": None,  # two towers: side b's encoder (default: by modality: cnn, audio, text, mlp)
+    "encoder_options_b": {},
+    "projection": False,  # two towers: a shared Dense projection after both encoders
+    "normalize": True,  # two towers: L2-normalised embeddings
+    "learn_temperature": True,  # two towers, loss clip: a learned temperature
+    "positives": "mean",  # two towers, loss clip: how several same-class positives of a row count
     # objective
     "loss": "triplet",
     "margin": None,  # None: the loss's own default, MARGINS below
@@ -85,6 +115,29 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # is Snell et al.'s softmax without one.
 MARGINS = {"contrastive": 1.0, "triplet": 0.2, "prototypical": 0.0}
 LR_SCHEDULES = ("constant", "cosine")
+# What a two-tower network trains with: the in-batch CLIP loss, or the contrastive loss on every pair of a batch.
+TWO_TOWER_LOSSES = ("clip", "contrastive")
+# The options that only a two-tower network uses, with their defaults.
+TWO_TOWER_ONLY = (
+    "dataset_b", "subset_b", "modality_a", "modality_b", "image_size_b", "channels_b", "speed", "time_shift",
+    "test_speeds", "rotate_by", "encoder_b", "encoder_options_b", "projection", "learn_temperature", "positives",
+    "normalize", "clip_seconds", "text_length",
+)
+# Where a two-tower network's defaults differ from a Siamese network's. `encoder` None: by side a's modality.
+TWO_TOWER_DEFAULTS = {"loss": "clip", "encoder": None}
+# The cross-modal contrastive loss's default margin on cosine distances.
+TWO_TOWER_MARGIN = 0.5
+# Options that a two-tower network does not use (they shape Siamese pairs, P x K batches or ensembles).
+SIAMESE_ONLY = (
+    "head", "mining", "soft_margin", "positive_fraction", "pairs_per_epoch", "classes_per_batch",
+    "samples_per_class", "batches_per_epoch", "batch_groups", "ensemble", "rotations", "stream", "cache_dir",
+    "validation",
+)
+# `[tower_a]` / `[tower_b]` TOML tables: their keys, and the flat key each becomes on side a (side b adds `_b`).
+TOWER_KEYS = {
+    "data": "data", "dataset": "dataset", "subset": "subset", "modality": "modality_a", "encoder": "encoder",
+    "encoder_options": "encoder_options", "image_size": "image_size", "channels": "channels",
+}
 # What early stopping may watch, and which way is better.
 MONITORS = {"val_loss": "min", "val_roc_auc": "max"}
 
@@ -97,7 +150,7 @@ def _choices():
     return {
         "encoder": list(encoders.ENCODERS),
         "head": list(models.HEADS),
-        "loss": list(losses.LOSSES),
+        "loss": [*losses.LOSSES, "clip"],
         "distance": list(distances.DISTANCES),
         "mining": list(miners.MINERS),
         "optimizer": list(OPTIMIZERS),
@@ -115,6 +168,22 @@ def read_toml(path):
             data = tomllib.load(f)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    for side in ("a", "b"):
+        table = data.pop(f"tower_{side}", None)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: tower_{side} must be a table, e.g. [tower_{side}] with encoder = \"cnn\"")
+        unknown = sorted(set(table) - set(TOWER_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{path}: unknown key(s) {unknown} in [tower_{side}]; valid keys are: {', '.join(TOWER_KEYS)}"
+            )
+        for key, value in table.items():
+            flat = TOWER_KEYS[key] if side == "a" else TOWER_KEYS[key].removesuffix("_a") + "_b"
+            if flat in data:
+                raise ConfigError(f"{path}: {flat} is given twice, at the top and in [tower_{side}]; keep one")
+            data[flat] = value
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; valid keys are: {', '.join(sorted(DEFAULTS))}")
@@ -143,6 +212,8 @@ def resolve(file=None, overrides=None):
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown}; valid options are: {', '.join(sorted(DEFAULTS))}")
+    if _resolve_towers(config) == 2:
+        config.update({k: v for k, v in TWO_TOWER_DEFAULTS.items() if k not in given})
     return validate(config)
 
 
@@ -157,11 +228,95 @@ def _positive(config, key, kind=int):
     config[key] = kind(value)
 
 
+def _resolve_towers(config):
+    """`config["towers"]`: as given, else 2 when a second side is given, else 1."""
+    towers = config["towers"]
+    if towers is None:
+        second = (config["data_b"] and not config["pairs_csv"]) or any(
+            config[k] is not None for k in ("dataset_b", "modality_b", "encoder_b")
+        )
+        towers = 2 if second else 1
+    check_choice("towers", towers, [1, 2])
+    config["towers"] = towers
+    return towers
+
+
+def _validate_two_tower(config):
+    from ..data import augment
+
+    used = [k for k in SIAMESE_ONLY if config[k] != DEFAULTS[k]]
+    if used:
+        raise ConfigError(f"option(s) {used} do not apply to a two-tower network (towers = 2); remove them")
+    check_choice("loss", config["loss"], TWO_TOWER_LOSSES)
+    check_choice("positives", config["positives"], ["mean", "sum"])
+    for side in ("a", "b"):
+        if config[f"modality_{side}"] is not None:
+            check_choice(f"modality_{side}", config[f"modality_{side}"], ["image", "audio", "text", "features"])
+    if not isinstance(config["encoder_options_b"], dict):
+        raise ConfigError(
+            f"encoder_options_b must be a table of encoder arguments, got {config['encoder_options_b']!r}"
+        )
+    for key in ("projection", "normalize", "learn_temperature"):
+        if not isinstance(config[key], bool):
+            raise ConfigError(f"{key} must be true or false, got {config[key]!r}")
+    _positive(config, "clip_seconds", float)
+    _positive(config, "text_length")
+    if config["batch_size"] < 2:
+        raise ConfigError("batch_size must be at least 2: the other rows of a batch are its negatives")
+    speed = config["speed"]
+    if speed is not None and (
+        not isinstance(speed, list) or len(speed) != 2 or not all(_is_number(v) for v in speed)
+        or not 0 < speed[0] <= speed[1]
+    ):
+        raise ConfigError(f"speed must be [low, high] with 0 < low <= high (or omitted), got {speed!r}")
+    if not _is_number(config["time_shift"]) or not 0 <= config["time_shift"] < config["clip_seconds"]:
+        raise ConfigError(f"time_shift must be in [0, clip_seconds), got {config['time_shift']!r}")
+    speeds = config["test_speeds"]
+    if speeds is not None and (
+        not isinstance(speeds, list) or not speeds or not all(_is_number(v) and v > 0 for v in speeds)
+    ):
+        raise ConfigError(
+            f"test_speeds must be a list of positive speed factors such as [0.9, 1.0, 1.1], got {speeds!r}"
+        )
+    if config["rotate_by"] is not None and config["split_by"] == config["rotate_by"]:
+        raise ConfigError("rotate_by holds out each group in turn; it cannot also be split_by with fixed holdout_groups")
+    if config["split_by"] is not None and config["holdout_groups"] is None:
+        raise ConfigError(
+            "a two-tower split_by needs holdout_groups, the groups of that meta key held out as the test set"
+        )
+    augment.from_config(config["augment"])
+    if config["margin"] is None:
+        config["margin"] = TWO_TOWER_MARGIN
+    for key in ("learning_rate", "margin"):
+        _positive(config, key, float)
+    for key in ("val_fraction", "holdout_fraction"):
+        if not (_is_number(config[key]) and 0.0 < config[key] < 1.0):
+            raise ConfigError(f"{key} must be in (0, 1), got {config[key]!r}")
+    for key in ("embedding_dim", "epochs", "batch_size", "eval_pairs", "patience"):
+        _positive(config, key)
+    _positive(config, "temperature", float)
+    check_choice("optimizer", config["optimizer"], list(OPTIMIZERS))
+    check_choice("lr_schedule", config["lr_schedule"], list(LR_SCHEDULES))
+    check_choice("monitor", config["monitor"], list(MONITORS))
+    if not isinstance(config["early_stopping"], bool):
+        raise ConfigError(f"early_stopping must be true or false, got {config['early_stopping']!r}")
+    config["distance"] = "cosine"  # the towers meet in cosine space: CLIP's logits and the contrastive distance
+    return config
+
+
 def validate(config):
     """Check every option's type and range; returns the config."""
     from .. import losses  # Keras loads here, not when the config helpers are imported
     from ..data import augment
 
+    if _resolve_towers(config) == 2:
+        return _validate_two_tower(config)
+    used = [k for k in TWO_TOWER_ONLY if config[k] != DEFAULTS[k]]
+    if used:
+        raise ConfigError(
+            f"option(s) {used} belong to two-tower training; give a second side (data_b, dataset_b, "
+            "modality_b or encoder_b) or set towers = 2"
+        )
     for key, choices in _choices().items():
         check_choice(key, config[key], choices)
     for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs", "ensemble", "patience"):

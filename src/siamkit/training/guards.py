@@ -15,8 +15,8 @@ in a few batches but in the model.
 
 Example:
 
->>> guard = NonFiniteGuard("skip-batch")                           # doctest: +SKIP
->>> model.compile(optimizer=guard.wrap(keras.optimizers.Adam()), loss=...)  # doctest: +SKIP
+>>> guard = NonFiniteGuard("skip-batch")                                           # doctest: +SKIP
+>>> model.compile(optimizer=guard_optimizer(keras.optimizers.Adam(), "skip-batch"), loss=...)  # doctest: +SKIP
 >>> model.fit(x, y, callbacks=[guard])                             # doctest: +SKIP
 >>> guard.skipped                                                  # doctest: +SKIP
 0
@@ -36,6 +36,19 @@ class TrainingDiverged(SiamkitError):
     """The loss became NaN or infinite; the message says where and what to change."""
 
 
+def guard_optimizer(optimizer, on_nan="stop"):
+    """The optimizer to compile with under `on_nan`: `optimizer` itself, or for `"skip-batch"` one that skips bad steps.
+
+    Under `"skip-batch"` it is `keras.optimizers.LossScaleOptimizer` at a
+    scale of 1 (nothing is rescaled in float32) that never grows: it only
+    skips steps whose gradients are not finite, halving its scale each time,
+    which is how `NonFiniteGuard` counts them.
+    """
+    if check_choice("on_nan", on_nan, ON_NAN) == "stop" or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=1.0, dynamic_growth_steps=2**31 - 1)
+
+
 def _learning_rate(optimizer):
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     return float(np.asarray(keras.ops.convert_to_numpy(inner.learning_rate)))
@@ -45,7 +58,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
     """Stop on a NaN or infinite batch loss, or skip such batches.
 
     Place it first in the callback list, so that it acts before any callback
-    that writes at the end of a batch or an epoch.
+    that writes at the end of a batch or an epoch. Under `"skip-batch"` the
+    model must be compiled with `guard_optimizer(..., "skip-batch")`.
 
     Args:
         on_nan: `"stop"` or `"skip-batch"`.
@@ -61,14 +75,6 @@ class NonFiniteGuard(keras.callbacks.Callback):
         self.on_nan = check_choice("on_nan", on_nan, ON_NAN)
         self.max_skipped = int(max_skipped)
         self.skipped, self._in_a_row, self._epoch, self._scale = 0, 0, 0, 1.0
-
-    def wrap(self, optimizer):
-        """The optimizer to compile with: `optimizer` itself, or under `"skip-batch"` one that skips bad steps."""
-        if self.on_nan == "stop":
-            return optimizer
-        # Scale 1 (nothing is rescaled in float32) and no growth: the wrapper only skips non-finite steps,
-        # halving its scale each time, which is how the callback counts them.
-        return keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=1.0, dynamic_growth_steps=2**31 - 1)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

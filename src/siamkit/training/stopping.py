@@ -113,8 +113,9 @@ class PairAUC(keras.callbacks.Callback):
     the value (`BestEpoch`, `CSVLogger`).
 
     Args:
-        network: the `SiameseNetwork` being trained (or whose encoder is).
-        first, second: the pairs' images, one pair per row.
+        network: the `SiameseNetwork` being trained (or whose encoder is),
+            or a `TwoTowerNetwork`.
+        first, second: the pairs' inputs, one pair per row (sides a and b).
         same: 1 where a pair is of one class, else 0.
 
     Example:
@@ -131,6 +132,7 @@ class PairAUC(keras.callbacks.Callback):
         from ..evaluation.verification import roc_auc
 
         net = self.network
-        scores = net.score_embeddings(net.embed(self.first), net.embed(self.second))
+        # first against second: side a against side b (both one encoder in a Siamese network)
+        scores = net.score_embeddings(net.embed(self.first, "a"), net.embed(self.second, "b"))
         if logs is not None:
             logs["val_roc_auc"] = roc_auc(self.same, scores, net.higher_is_similar)

@@ -1,5 +1,9 @@
 """`train(config)`: data -> split -> model -> fit -> run directory.
 
+A Siamese network (`towers = 1`) is trained here; a two-tower network
+(`towers = 2`) by `siamkit.training.two_tower`, with the same run
+directory, resumption and callbacks (`fit_with_callbacks`).
+
 An interrupted run resumes: `keras.callbacks.BackupAndRestore` keeps the
 weights and optimizer state of the last finished epoch in `RUN_DIR/backup`,
 and training the same config into the same `--out` picks up from there. An
@@ -35,7 +39,7 @@ from ..datasets import Pairs, load_inputs
 from ..datasets.base import select
 from . import holdout
 from .feed import fit_sampler
-from .guards import NonFiniteGuard
+from .guards import NonFiniteGuard, guard_optimizer
 from .stopping import BestEpoch, PairAUC
 
 BACKUP_DIR = "backup"
@@ -121,7 +125,7 @@ def build_optimizer(config, steps_per_epoch=1):
     learning_rate = config["learning_rate"]
     if config.get("lr_schedule") == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config["epochs"] * steps_per_epoch)
-    return classes[config["optimizer"]](learning_rate=learning_rate)
+    return guard_optimizer(classes[config["optimizer"]](learning_rate=learning_rate), config.get("on_nan", "stop"))
 
 
 def _augmenter(config):
@@ -248,13 +252,15 @@ def train(config=None, verbose="auto"):
     >>> run, metrics = train({"epochs": 1, "out": "runs/demo"})  # doctest: +SKIP
     """
     config = resolve(overrides=config)
+    if config["towers"] == 2:
+        from .two_tower import train_two_tower
+
+        return train_two_tower(config, verbose)
     run_dir = new_run_dir(config["out"])
     config["out"] = run_dir
     keras.utils.set_random_seed(config["seed"])
 
     loaded = load_inputs({**config, "progress": verbose != 0}, run_dir)  # quiet fits read files quietly too
-    if isinstance(loaded, tuple):
-        raise ConfigError("two image roots (--data-b) train a two-tower model; see configs/mnist_fsdd.toml")
     _record_input_policy(config, loaded)
     if isinstance(loaded, Pairs):
         train_pairs, val_pairs, test_pairs = split_pairs(loaded, config)
@@ -324,13 +330,11 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         `(SiameseNetwork, best epoch)`; the epoch is None without early stopping.
     """
     member_dir = _member_dir(config, k)
-    best = BestEpoch(
-        os.path.join(member_dir, BEST_DIR), config["monitor"], config["patience"], MONITORS[config["monitor"]]
-    )
     stopping = config["early_stopping"]
     finished = os.path.join(member_dir, MEMBER_FILE) if config["ensemble"] > 1 else None
     if finished and os.path.isfile(finished):  # trained before an interruption
         encoder = keras.saving.load_model(finished, safe_mode=True, compile=False)
+        best = _best_epoch(config, member_dir)
         return models.SiameseNetwork(encoder, build_head(config)), best.state["best_epoch"] if stopping else None
     os.makedirs(member_dir, exist_ok=True)
     if k:
@@ -343,16 +347,56 @@ def _train_member(config, k, member_data, sample, resume, verbose):
     model([sample, sample])  # build, so BackupAndRestore can restore weights
 
     fit_model = encoder if config["loss"] in losses.BATCH_LOSSES else model
-    guard = NonFiniteGuard(config["on_nan"])
     fit_model.compile(
-        optimizer=guard.wrap(build_optimizer(config, len(train_data))),
+        optimizer=build_optimizer(config, len(train_data)),
         loss=build_loss(config),
         metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
     )
-    history = os.path.join(member_dir, runs.HISTORY_FILE)
+
+    def pair_auc():
+        # Pair losses validate on pairs already; P x K batch losses on labelled images, paired here.
+        (first, second), same = val_data if isinstance(val_data[0], list) else _validation_pairs(config, *val_data)
+        return PairAUC(model, first, second, same)
+
+    best_epoch = fit_with_callbacks(
+        config, member_dir, fit_model, train_data, resume, verbose, pair_auc, validation_data=val_data
+    )
+    if finished:
+        _io.save_model(encoder, finished)
+        shutil.rmtree(os.path.join(member_dir, BACKUP_DIR), ignore_errors=True)
+    return model, best_epoch
+
+
+def _best_epoch(config, folder):
+    return BestEpoch(os.path.join(folder, BEST_DIR), config["monitor"], config["patience"], MONITORS[config["monitor"]])
+
+
+def fit_with_callbacks(config, folder, fit_model, train_data, resume, verbose, pair_auc, validation_data=None):
+    """Fit a compiled model with a run's callbacks; returns the best epoch (None without early stopping).
+
+    The callbacks every run gets: `BackupAndRestore` in `folder/backup`
+    (an interrupted fit resumes; kept until the caller saves the model), a
+    `CSVLogger` of `folder/history.csv`, a `NonFiniteGuard` under
+    `config["on_nan"]` (compile with `build_optimizer`, which prepares the
+    optimizer for it); with `early_stopping`, `BestEpoch` in `folder/best`,
+    fed by `pair_auc()` (a `PairAUC`) when the monitor is `val_roc_auc`.
+
+    Args:
+        config: the training config (`epochs`, `batch_size`, `early_stopping`, `monitor`, `patience`).
+        folder: where the backup, the best epoch and the log go.
+        fit_model: the compiled model that `fit` trains.
+        train_data: a siamkit sampler.
+        resume: whether `folder` holds an interrupted fit of this config.
+        verbose: Keras' `fit` verbosity.
+        pair_auc: `() -> PairAUC`, called only when early stopping watches `val_roc_auc`.
+        validation_data: `fit`'s validation data (for `val_loss`), or None.
+    """
+    best = _best_epoch(config, folder)
+    stopping = config["early_stopping"]
+    history = os.path.join(folder, runs.HISTORY_FILE)
     callbacks = [
         # Kept after fit: removed only once the model is saved, so a failed save loses no training.
-        keras.callbacks.BackupAndRestore(os.path.join(member_dir, BACKUP_DIR), delete_checkpoint=False),
+        keras.callbacks.BackupAndRestore(os.path.join(folder, BACKUP_DIR), delete_checkpoint=False),
         keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
     ]
     if stopping and best.stopped:  # stopped early before an interruption: nothing is left to train
@@ -361,18 +405,13 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         if stopping:
             callbacks.insert(0, best)  # before the backup: see `BestEpoch`
         if stopping and config["monitor"] == "val_roc_auc":  # first: the others read its value
-            # Pair losses validate on pairs already; P x K batch losses on labelled images, paired here.
-            (first, second), same = val_data if isinstance(val_data[0], list) else _validation_pairs(config, *val_data)
-            callbacks.insert(0, PairAUC(model, first, second, same))
-        callbacks.insert(0, guard)  # first: it stops inside a bad batch, before anything saves
+            callbacks.insert(0, pair_auc())
+        callbacks.insert(0, NonFiniteGuard(config["on_nan"]))  # first: it stops inside a bad batch, before any save
         fit_sampler(
-            fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
-            validation_batch_size=config["batch_size"],
+            fit_model, train_data, callbacks, validation_data=validation_data, epochs=config["epochs"],
+            verbose=verbose, validation_batch_size=config["batch_size"],
         )
-    if finished:
-        _io.save_model(encoder, finished)
-        shutil.rmtree(os.path.join(member_dir, BACKUP_DIR), ignore_errors=True)
-    return model, best.state["best_epoch"] if stopping else None
+    return best.state["best_epoch"] if stopping else None
 
 
 def _join_histories(run_dir, count):

@@ -1,0 +1,95 @@
+"""Text and precomputed feature vectors as model inputs, in NumPy.
+
+A text tower reads no vocabulary: `encode_text` turns each string into its
+UTF-8 bytes (each byte + 1, so 0 is padding), cut or zero-padded to a fixed
+length, and `siamkit.encoders.text_encoder` hashes byte n-grams inside the
+model. `read_texts` reads `.txt` files; `read_features` reads one vector per
+`.npy` / `.npz` file, all of one length.
+
+Example:
+
+>>> encode_text(["ab"], 4).tolist()
+[[98.0, 99.0, 0.0, 0.0]]
+"""
+
+import os
+
+import numpy as np
+
+from ..errors import DataError
+
+TEXT_EXTENSIONS = (".txt",)
+FEATURE_EXTENSIONS = (".npy", ".npz")
+
+
+def encode_text(texts, length, names=None):
+    """Strings as float32 `(n, length)` byte codes (byte + 1; 0 pads).
+
+    Args:
+        texts: strings.
+        length: bytes kept per text (longer texts are cut).
+        names: what to call each text in errors (file or row); default "text K".
+    """
+    out = np.zeros((len(texts), int(length)), dtype="float32")
+    for i, text in enumerate(texts):
+        data = str(text).strip().encode("utf-8")[: int(length)]
+        if not data:
+            where = names[i] if names is not None else f"text {i + 1}"
+            raise DataError(f"{where} is empty; give every item some text")
+        out[i, : len(data)] = np.frombuffer(data, dtype="uint8").astype("float32") + 1.0
+    return out
+
+
+def read_texts(paths):
+    """The contents of UTF-8 `.txt` files, stripped; an empty or undecodable file is an error naming it."""
+    texts = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                text = f.read().strip()
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+        except OSError as err:
+            raise DataError(f"{path}: cannot be read ({err.strerror})") from None
+        if not text:
+            raise DataError(f"{path}: the text file is empty; give every item some text")
+        texts.append(text)
+    return np.array(texts, dtype=object)
+
+
+def _vector(path):
+    try:
+        if path.lower().endswith(".npz"):
+            with np.load(path, allow_pickle=False) as archive:
+                if len(archive.files) != 1:
+                    raise DataError(f"{path}: holds {len(archive.files)} arrays; a feature .npz holds exactly one")
+                value = archive[archive.files[0]]
+        else:
+            value = np.load(path, allow_pickle=False)
+    except DataError:
+        raise
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable .npy/.npz feature vector ({err})") from None
+    value = np.asarray(value)
+    if value.ndim != 1 or not np.issubdtype(value.dtype, np.number):
+        raise DataError(f"{path}: a feature file holds one 1-D numeric vector, got shape {value.shape} {value.dtype}")
+    if not np.all(np.isfinite(value)):
+        raise DataError(f"{path}: the feature vector has NaN or infinite values")
+    return value.astype("float32")
+
+
+def read_features(paths, dim=None):
+    """One vector per `.npy` / `.npz` file, stacked to float32 `(n, dim)`.
+
+    Args:
+        paths: the files.
+        dim: the length every vector must have; default the first file's.
+    """
+    rows = []
+    for path in paths:
+        vector = _vector(os.fspath(path))
+        dim = len(vector) if dim is None else dim
+        if len(vector) != dim:
+            raise DataError(f"{path}: feature vector of length {len(vector)}, expected {dim} like the others")
+        rows.append(vector)
+    return np.stack(rows) if rows else np.zeros((0, dim or 0), "float32")
