@@ -20,6 +20,7 @@ from .applications import BACKBONES, application
 from .conv import alexnet, cnn, koch, vgg
 from .ensemble import ensemble
 from .mlp import mlp
+from .preprocessing import BackbonePreprocessing
 from .resnet import resnet
 
 ENCODERS = {
@@ -51,4 +52,5 @@ def build(name, input_shape, /, **options):
 
 __all__ = [
     "ENCODERS", "BACKBONES", "build", "mlp", "cnn", "koch", "resnet", "alexnet", "vgg", "application", "ensemble",
+    "BackbonePreprocessing",
 ]
