@@ -33,7 +33,7 @@ from ..errors import ConfigError, DataError
 from .config import DEFAULTS, MONITORS, resolve
 from ..datasets import Pairs, load_inputs
 from ..datasets.base import select
-from . import holdout
+from . import finetune, holdout
 from .feed import fit_sampler
 from .stopping import BestEpoch, PairAUC
 
@@ -66,7 +66,9 @@ def new_run_dir(out):
 def resuming(run_dir, config, defaults=DEFAULTS):
     """True when `run_dir` holds an interrupted run of the same config (`defaults`: its kind's options)."""
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
-    started = any(os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR))
+    started = any(
+        os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, finetune.FROZEN_DIR)
+    )
     if not (started and os.path.isfile(config_path)):
         return False
     with open(config_path, encoding="utf-8") as f:
@@ -83,6 +85,8 @@ def resuming(run_dir, config, defaults=DEFAULTS):
 
 def build_encoder(config, input_shape, **extra):
     options = {"embedding_dim": config["embedding_dim"], **config["encoder_options"], **extra}
+    if config.get("weights") is not None:  # keras.applications backbones: "imagenet" or a local file
+        options["weights"] = config["weights"]
     try:
         return encoders.build(config["encoder"], input_shape, **options)
     except TypeError as err:  # an encoder_options key the factory does not take
@@ -247,6 +251,7 @@ def train(config=None, verbose="auto"):
     >>> run, metrics = train({"epochs": 1, "out": "runs/demo"})  # doctest: +SKIP
     """
     config = resolve(overrides=config)
+    finetune.check_init_from(config)
     run_dir = new_run_dir(config["out"])
     config["out"] = run_dir
     keras.utils.set_random_seed(config["seed"])
@@ -297,7 +302,7 @@ def train(config=None, verbose="auto"):
         _join_histories(run_dir, len(members))
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
-    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR):
+    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, finetune.FROZEN_DIR):
         shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
@@ -337,35 +342,54 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         keras.utils.set_random_seed(config["seed"])
     train_data, val_data = member_data(config)
     name = {} if config["ensemble"] == 1 else {"name": f"{config['encoder']}_member{k}"}
-    encoder = build_encoder(config, tuple(sample.shape[1:]), **name)
+    with finetune.precision(config):
+        encoder = build_encoder(config, tuple(sample.shape[1:]), **name)
+    if config["mixed_precision"]:
+        encoder = finetune.float32_output(encoder)
+    if config["init_from"]:
+        finetune.init_from(encoder, config["init_from"])
     model = models.SiameseNetwork(encoder, build_head(config))
     model([sample, sample])  # build, so BackupAndRestore can restore weights
 
     fit_model = encoder if config["loss"] in losses.BATCH_LOSSES else model
-    fit_model.compile(
-        optimizer=build_optimizer(config, len(train_data)),
-        loss=build_loss(config),
-        metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
-    )
     history = os.path.join(member_dir, runs.HISTORY_FILE)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(member_dir, BACKUP_DIR)),
-        keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
-        keras.callbacks.TerminateOnNaN(),
-    ]
     if stopping and best.stopped:  # stopped early before an interruption: nothing is left to train
         best.restore(fit_model)
     else:
-        if stopping:
-            callbacks.insert(0, best)  # before the backup: see `BestEpoch`
+        head = []
         if stopping and config["monitor"] == "val_roc_auc":  # first: the others read its value
             # Pair losses validate on pairs already; P x K batch losses on labelled images, paired here.
             (first, second), same = val_data if isinstance(val_data[0], list) else _validation_pairs(config, *val_data)
-            callbacks.insert(0, PairAUC(model, first, second, same))
-        fit_sampler(
-            fit_model, train_data, callbacks, validation_data=val_data, epochs=config["epochs"], verbose=verbose,
-            validation_batch_size=config["batch_size"],
-        )
+            head.append(PairAUC(model, first, second, same))
+        if stopping:
+            head.append(best)  # before the backup: see `BestEpoch`
+        for phase in finetune.phases(config):
+            if phase.frozen and finetune.resume_after_frozen_phase(fit_model, member_dir):
+                continue  # finished before an interruption: its weights are loaded
+            finetune.set_trainable(encoder, config, phase.frozen)
+            fit_model.compile(
+                optimizer=finetune.loss_scaled(
+                    config, build_optimizer({**config, "learning_rate": phase.learning_rate}, len(train_data))
+                ),
+                loss=build_loss(config),
+                metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
+            )
+            backup = finetune.frozen_backup_dir(member_dir) if phase.frozen else os.path.join(member_dir, BACKUP_DIR)
+            callbacks = [
+                *head,
+                # The frozen phase keeps its backup until `finish_frozen_phase` has kept its weights.
+                keras.callbacks.BackupAndRestore(backup, delete_checkpoint=phase.last),
+                keras.callbacks.CSVLogger(history, append=(resume or phase.start > 0) and os.path.isfile(history)),
+                keras.callbacks.TerminateOnNaN(),
+            ]
+            fit_sampler(
+                fit_model, train_data, callbacks, validation_data=val_data, initial_epoch=phase.start,
+                epochs=phase.end, verbose=verbose, validation_batch_size=config["batch_size"],
+            )
+            if phase.frozen:
+                finetune.finish_frozen_phase(fit_model, member_dir)
+            if stopping and best.stopped:
+                break
     if finished:
         _io.save_model(encoder, finished)
         shutil.rmtree(os.path.join(member_dir, BACKUP_DIR), ignore_errors=True)
