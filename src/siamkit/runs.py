@@ -179,16 +179,29 @@ class Run:
             modality: `"a"` or `"b"` for two-tower runs; ignored otherwise.
             batch_size: inputs per forward pass.
         """
+        return self.embed_with(lambda x_, side: self.model.embed(x_, modality=side, batch_size=batch_size), x, modality)
+
+    def embed_with(self, forward, x, modality="a"):
+        """Embeddings of `x` by `forward(x, modality)`, with the run's input check and test-time averaging.
+
+        What `embed` does with the Keras model, for another runtime of the same
+        encoder (an exported model): inputs are checked against the run's input
+        shape, and a two-tower run's audio (tower `b`) is averaged over its
+        `test_speeds`.
+
+        Args:
+            forward: `forward(x, modality) -> (n, dim)` embeddings of one tower.
+            x: inputs shaped like the training inputs.
+            modality: `"a"` or `"b"` for two-tower runs; ignored otherwise.
+        """
         x = self.check_inputs(x, modality)
         if not self.is_two_tower:
-            return self.model.embed(x, batch_size=batch_size)
+            return forward(x, "a")
         if modality == "b" and self.config.get("test_speeds"):  # audio runs average over speeds
             from .audio import speed_averaged
 
-            return speed_averaged(
-                lambda clips: self.model.embed(clips, modality="b", batch_size=batch_size), x, self.config["test_speeds"]
-            )
-        return self.model.embed(x, modality=modality, batch_size=batch_size)
+            return speed_averaged(lambda clips: forward(clips, "b"), x, self.config["test_speeds"])
+        return forward(x, modality)
 
     def score_pairs(self, xa, xb, batch_size=256):
         """The model's score for each pair `(xa[i], xb[i])`."""
