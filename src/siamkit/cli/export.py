@@ -23,14 +23,18 @@ def run(args):
     from ..errors import check_choice
 
     check_choice("export format", args.format, FORMATS)  # before the run's model loads
-    from ..export import export_run
+    import os
+
+    from ..export import MANIFEST_FILE, default_dir, export_run
     from ..runs import Run
 
-    manifest = export_run(Run(args.run_dir), args.format, args.out)
-    out = args.out or f"{args.run_dir}/export/{args.format}"
+    run_ = Run(args.run_dir)
+    out = args.out or default_dir(run_, args.format)
+    manifest = export_run(run_, args.format, out)
     for modality, tower in manifest["towers"].items():
-        print(f"tower {modality}: {out}/{tower['file']}  input {tower['input_shape']} -> {tower['embedding_size']}")
+        print(f"tower {modality}: {os.path.join(out, tower['file'])}  input {tower['input_shape']} -> "
+              f"{tower['embedding_size']}")
     threshold = manifest["threshold"]
-    print(f"manifest: {out}/siamkit-export.json (distance {manifest['distance']}, threshold "
+    print(f"manifest: {os.path.join(out, MANIFEST_FILE)} (distance {manifest['distance']}, threshold "
           f"{'none' if threshold is None else format(threshold, '.6g')})")
     return 0
