@@ -72,6 +72,7 @@ def _photo(side=32):
     return load_sample_image("china.jpg")[100 : 100 + side, 200 : 200 + side].astype("float32")[None] / 255.0
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("key", sorted(encoders.BACKBONES))
 def test_preprocessing_layer_matches_the_family_preprocess_input(key):
     _, family, mode, _ = encoders.BACKBONES[key]

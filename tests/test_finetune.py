@@ -20,6 +20,7 @@ def _weights(layers):
     return [keras.ops.convert_to_numpy(w).copy() for layer in layers for w in layer.weights]
 
 
+@pytest.mark.backend
 def test_phases_split_the_epochs():
     config = resolve(overrides={**QUICK, "epochs": 5, "freeze_backbone_epochs": 2, "learning_rate": 0.01})
     assert [(p.start, p.end, p.frozen, p.learning_rate) for p in finetune.phases(config)] == [
