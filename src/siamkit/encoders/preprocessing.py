@@ -35,7 +35,7 @@ class BackbonePreprocessing(keras.layers.Layer):
 
     >>> import numpy as np
     >>> layer = BackbonePreprocessing("tf")
-    >>> layer(np.array([[[[0.0, 0.5, 1.0]]]], "float32")).numpy().tolist()
+    >>> keras.ops.convert_to_numpy(layer(np.array([[[[0.0, 0.5, 1.0]]]], "float32"))).tolist()
     [[[[-1.0, 0.0, 1.0]]]]
     """
 
