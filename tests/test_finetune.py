@@ -182,3 +182,17 @@ def test_mixed_precision_computes_distances_and_losses_in_float32(tmp_path, poli
     y = np.arange(32) % 4
     loss = losses.TripletLoss(margin=0.2, mining="all")(y, z)
     assert keras.backend.standardize_dtype(loss.dtype) == "float32"
+
+
+def test_bad_weights_and_precision_flags_are_refused_with_one_line(tmp_path, capsys):
+    for argv, message in (
+        (["--encoder", "cnn", "--weights", "imagenet"], "weights apply to keras.applications backbones"),
+        (["--encoder", "mobilenetv3small", "--weights", str(tmp_path / "none.h5")], "none.h5' does not exist"),
+        (["--mixed-precision", "float8"], "invalid mixed_precision 'float8'"),
+        (["--epochs", "2", "--freeze-backbone-epochs", "2"], "freeze_backbone_epochs must be a whole number"),
+    ):
+        out = tmp_path / "run"
+        assert main(["train", *argv, "--out", str(out), "--quiet"]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+        assert not (out / runs.MODEL_FILE).exists()
