@@ -25,6 +25,8 @@ OUTPUTS = {
     "omniglot_oneshot.py": ("--json", "omniglot_oneshot.json"),
     "robustness.py": ("--out", "robustness.json"),
     "multimodal.py": ("--out", "multimodal.json"),
+    "inference.py": ("--out", "inference.json"),
+    "transfer.py": ("--out", "transfer.json"),
 }
 
 
@@ -206,3 +208,27 @@ def test_multimodal_benchmark_quick_writes_complete_json(tmp_path, shared_data_d
     assert set(text["R@1"]) == {"text_to_image", "image_to_text"} and text["encoders"] == ["mlp", "text"]
     for result in (digits, text):
         assert all(0.0 <= v <= 1.0 for v in result["R@1"].values())
+@pytest.mark.slow
+def test_inference_benchmark_quick_writes_complete_json(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    proc, report = _run_quick("inference.py", tmp_path, timeout=900)
+    assert "best against best" in proc.stdout
+    cnn = report["models"]["cnn"]
+    assert set(cnn["keras_images_per_s"]) == set(cnn["onnx_images_per_s"]) == {"1", "64"}
+    assert all(v > 0 for v in cnn["keras_images_per_s"].values()) and cnn["max_abs_difference"] < 1e-4
+    assert cnn["best_ratio"] == pytest.approx(cnn["best_onnx"]["images_per_s"] / cnn["best_keras"]["images_per_s"],
+                                              abs=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_transfer_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir):
+    proc, report = _run_quick("transfer.py", tmp_path, timeout=1500)
+    assert "5-way 1-shot" in proc.stdout
+    assert set(report["mean"]) == {"scratch", "init-from", "init-from + freeze"}
+    for rows in report["results"].values():
+        assert [r["seed"] for r in rows] == [0]
+        assert all(0.0 <= r["test_roc_auc"] <= 1.0 and 0.0 <= r["oneshot_5-way_1-shot"] <= 1.0 for r in rows)
+    delta = report["init_from_minus_scratch"]["test_roc_auc"]
+    assert delta == pytest.approx(report["mean"]["init-from"]["test_roc_auc"] - report["mean"]["scratch"]["test_roc_auc"])

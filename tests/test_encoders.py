@@ -61,8 +61,77 @@ def test_application_backbone_adapts_one_channel():
 
 
 def test_missing_weights_file_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match="never downloaded"):
+    with pytest.raises(ConfigError, match="nope.h5' does not exist"):
         encoders.build("resnet50", (32, 32, 3), weights=str(tmp_path / "nope.h5"))
+
+
+def _photo(side=32):
+    """A real RGB photograph's crop (scikit-learn's bundled sample image), as [0, 1] floats."""
+    from sklearn.datasets import load_sample_image
+
+    return load_sample_image("china.jpg")[100 : 100 + side, 200 : 200 + side].astype("float32")[None] / 255.0
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("key", sorted(encoders.BACKBONES))
+def test_preprocessing_layer_matches_the_family_preprocess_input(key):
+    _, family, mode, _ = encoders.BACKBONES[key]
+    x = _photo()
+    expected = getattr(keras.applications, family).preprocess_input(255.0 * x.copy())
+    got = keras.ops.convert_to_numpy(encoders.BackbonePreprocessing(mode)(x))
+    np.testing.assert_allclose(got, np.asarray(expected), atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(encoders.BACKBONES))
+def test_every_backbone_preprocesses_inside_the_encoder(key):
+    class_name, family, mode, _ = encoders.BACKBONES[key]
+    x = _photo()
+    gray = x.mean(axis=-1, keepdims=True)
+    for image, shape in ((x, (32, 32, 3)), (gray, (32, 32, 1))):
+        enc = encoders.build(key, shape, embedding_dim=8)
+        inside = keras.Model(enc.input, enc.get_layer("backbone_preprocessing").output).predict(image, verbose=0)
+        rgb = np.repeat(image, 3, axis=-1) if shape[-1] == 1 else image
+        expected = getattr(keras.applications, family).preprocess_input(255.0 * rgb)
+        np.testing.assert_allclose(inside, np.asarray(expected), atol=1e-4)
+    if mode == "pixels":  # these families keep the rest of their preprocessing in the backbone itself
+        base = next(layer for layer in enc.layers if isinstance(layer, keras.Model))
+        scaling = (keras.layers.Rescaling, keras.layers.Normalization)
+        assert any(isinstance(layer, scaling) for layer in base._flatten_layers()), class_name
+
+
+def test_local_weights_file_is_loaded(tmp_path):
+    source = encoders.build("mobilenetv3small", (32, 32, 3), embedding_dim=8)
+    base = next(layer for layer in source.layers if isinstance(layer, keras.Model))
+    path = tmp_path / "mobilenet_v3_small_notop.weights.h5"
+    base.save_weights(path)
+    keras.utils.set_random_seed(1)  # a different initialisation, which the file replaces
+    loaded = encoders.build("mobilenetv3small", (32, 32, 3), embedding_dim=8, weights=str(path))
+    loaded_base = next(layer for layer in loaded.layers if isinstance(layer, keras.Model))
+    assert len(loaded_base.weights) == len(base.weights) > 100
+    for a, b in zip(loaded_base.weights, base.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def test_imagenet_weights_offline_names_the_file_and_the_cache(monkeypatch):
+    import os
+    import re
+    import socket
+
+    from siamkit.encoders.applications import keras_cache_dir
+
+    def offline(*args, **kwargs):
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)  # no name resolves: the machine is offline
+    with pytest.raises(ConfigError) as err:
+        encoders.build("mobilenetv3small", (32, 32, 1), weights="imagenet")
+    message = str(err.value)
+    named = re.search(r"place the file (\S+) \(from (\S+)\) in (\S+),", message)
+    assert named, message
+    assert re.fullmatch(r".*small.*no_?top.*\.h5", named.group(1)), named.group(1)  # the backbone without its top
+    assert named.group(2).endswith("/" + named.group(1)) and named.group(3) == keras_cache_dir()
+    assert not os.path.isfile(os.path.join(keras_cache_dir(), named.group(1)))
 
 
 def test_unknown_encoder_lists_choices():

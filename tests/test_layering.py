@@ -34,7 +34,7 @@ LAYERS = [
     ("losses",),  # on `distances` and `miners`
     ("runs",),  # a trained run: loads models, reads files as the run was trained
     ("evaluation",),
-    ("training", "index"),  # training evaluates what it trained; the index embeds with a run
+    ("training", "index", "export"),  # training evaluates what it trained; the index and export read a run
     ("service",),
     ("cli",),
 ]

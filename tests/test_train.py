@@ -304,3 +304,16 @@ def test_prototypical_margin_defaults_to_zero_and_reaches_the_loss():
     assert build_loss(resolve(overrides={"loss": "prototypical"})).margin == 0.0
     assert build_loss(resolve(overrides={"loss": "prototypical", "margin": 0.4})).margin == 0.4
     assert build_loss(resolve(overrides={"loss": "triplet"})).margin == 0.2
+
+
+def test_summary_leaves_out_a_skipped_oneshot_protocol():
+    from siamkit.training import holdout
+
+    at = {"accuracy": {"accuracy": 0.9, "threshold": 0.5}}
+    report = {
+        "verification": {"roc_auc": 0.95, "at_threshold": at, "oracle": {"accuracy": 0.92}, "eer": 0.1, "n_pairs": 10},
+        "oneshot": {"5-way 1-shot": {"accuracy": 0.8},
+                    "omniglot within-alphabet 20-way": {"skipped": "no held-out evaluation alphabet has 20 characters"}},
+    }
+    summary = holdout.summary(report)
+    assert summary["oneshot_5-way_1-shot"] == 0.8 and not any("within" in key for key in summary)

@@ -36,23 +36,23 @@ THRESHOLD_METHODS = ("accuracy", "eer", "far")
 HISTORY_FILE = "history.csv"
 
 
-def embed_side(model, x, side, modality, test_speeds=None, batch_size=256):
-    """Embeddings of one side of a two-tower `model`; audio averaged over `test_speeds` when given.
+def embed_side(forward, x, side, modality, test_speeds=None):
+    """Embeddings of one side by `forward(x, side)`; audio averaged over `test_speeds` when given.
 
     Args:
-        model: a `TwoTowerNetwork`.
+        forward: `forward(x, side) -> (n, dim)`, e.g. a Keras model's `embed`
+            or an exported model's runtime.
         x: that side's inputs.
         side: `"a"` or `"b"`.
         modality: what the side reads; only `"audio"` sides are speed-averaged.
         test_speeds: speed factors of test-time augmentation
             (`siamkit.audio.speed_averaged`), or None.
-        batch_size: inputs per forward pass.
     """
     if test_speeds and modality == "audio":
         from .audio import speed_averaged
 
-        return speed_averaged(lambda clips: model.embed(clips, modality=side, batch_size=batch_size), x, test_speeds)
-    return model.embed(x, modality=side, batch_size=batch_size)
+        return speed_averaged(lambda clips: forward(clips, side), x, test_speeds)
+    return forward(x, side)
 
 
 class Run:
@@ -235,10 +235,25 @@ class Run:
             modality: `"a"` or `"b"` for two-tower runs; ignored otherwise.
             batch_size: inputs per forward pass.
         """
+        return self.embed_with(lambda x_, side: self.model.embed(x_, modality=side, batch_size=batch_size), x, modality)
+
+    def embed_with(self, forward, x, modality="a"):
+        """Embeddings of `x` by `forward(x, modality)`, with the run's input check and test-time averaging.
+
+        What `embed` does with the Keras model, for another runtime of the same
+        encoder (an exported model): inputs are checked against the run's input
+        shape, and a two-tower run's audio tower is averaged over its
+        `test_speeds`.
+
+        Args:
+            forward: `forward(x, modality) -> (n, dim)` embeddings of one tower.
+            x: inputs shaped like the training inputs.
+            modality: `"a"` or `"b"` for two-tower runs; ignored otherwise.
+        """
         x = self.check_inputs(x, modality)
         if not self.is_two_tower:
-            return self.model.embed(x, batch_size=batch_size)
-        return embed_side(self.model, x, modality, self.modality(modality), self.config.get("test_speeds"), batch_size)
+            return forward(x, "a")
+        return embed_side(forward, x, modality, self.modality(modality), self.config.get("test_speeds"))
 
     def score_pairs(self, xa, xb, batch_size=256):
         """The model's score for each pair `(xa[i], xb[i])`."""

@@ -56,6 +56,15 @@ _OPTIONS = (
      "skip-batch (no update for that batch; stops after 20 such batches in a row)"),
     ("--seed", int, "seed of every random source"),
     ("--ensemble", int, "train N encoders in turn (seeds seed..seed+N-1) and concatenate their embeddings"),
+    ("--weights", str, "keras.applications backbones: imagenet (downloaded once into Keras' cache, ~/.keras/models) "
+     "or the path of a local weights file of the backbone without its top"),
+    ("--init-from", str, "start from the encoder weights of this run directory (same encoder, embedding size and "
+     "image size)"),
+    ("--freeze-backbone-epochs", int, "train the head for N epochs with the backbone frozen, then unfreeze it"),
+    ("--fine-tune-learning-rate", float, "learning rate once the backbone is unfrozen (default: --learning-rate / 10)"),
+    ("--trainable-layers", int, "unfreeze only the backbone's top K layers (BatchNorm stays frozen when fine-tuning)"),
+    ("--mixed-precision", str, "mixed_float16 or mixed_bfloat16: compute in 16 bits, distances and losses in float32 "
+     "(faster on recent GPUs)"),
     ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),
 )
 

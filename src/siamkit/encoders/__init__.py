@@ -21,6 +21,7 @@ from .applications import BACKBONES, application
 from .conv import alexnet, cnn, koch, vgg
 from .ensemble import ensemble
 from .mlp import mlp
+from .preprocessing import BackbonePreprocessing
 from .resnet import resnet
 from .text import HashedNgrams, MaskedMean, text_encoder
 
@@ -55,4 +56,5 @@ def build(name, input_shape, /, **options):
 __all__ = [
     "ENCODERS", "BACKBONES", "build", "mlp", "cnn", "koch", "resnet", "alexnet", "vgg", "application", "ensemble",
     "text_encoder", "HashedNgrams", "MaskedMean",
+    "BackbonePreprocessing",
 ]

@@ -85,6 +85,13 @@ DEFAULTS = {
     "batches_per_epoch": None,  # P x K batches per epoch (default: training images // (P * K))
     "batch_groups": None,  # a `meta` key (e.g. "alphabet"): P x K batches take their classes group by group
     "ensemble": 1,  # N > 1: N encoders trained in turn (seeds seed..seed+N-1), embeddings concatenated
+    # starting point
+    "weights": None,  # keras.applications backbones: "imagenet" (Keras' download cache) or a local weights file
+    "init_from": None,  # a run directory whose encoder weights (same architecture) the training starts from
+    "freeze_backbone_epochs": 0,  # N > 0: the first N epochs train the head with the backbone frozen
+    "fine_tune_learning_rate": None,  # learning rate once the backbone is unfrozen (default: learning_rate / 10)
+    "trainable_layers": None,  # K: unfreeze only the backbone's top K layers (default: all)
+    "mixed_precision": None,  # "mixed_float16" or "mixed_bfloat16": float16/bfloat16 compute, float32 distances
     # optimisation
     "optimizer": "adam",
     "learning_rate": 1e-3,
@@ -131,13 +138,15 @@ TWO_TOWER_MARGIN = 0.5
 SIAMESE_ONLY = (
     "head", "mining", "soft_margin", "positive_fraction", "pairs_per_epoch", "classes_per_batch",
     "samples_per_class", "batches_per_epoch", "batch_groups", "ensemble", "rotations", "stream", "cache_dir",
-    "validation",
+    "validation", "init_from", "freeze_backbone_epochs", "fine_tune_learning_rate", "trainable_layers",
+    "mixed_precision", "weights",
 )
 # `[tower_a]` / `[tower_b]` TOML tables: their keys, and the flat key each becomes on side a (side b adds `_b`).
 TOWER_KEYS = {
     "data": "data", "dataset": "dataset", "subset": "subset", "modality": "modality_a", "encoder": "encoder",
     "encoder_options": "encoder_options", "image_size": "image_size", "channels": "channels",
 }
+MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
 # What early stopping may watch, and which way is better.
 MONITORS = {"val_loss": "min", "val_roc_auc": "max"}
 
@@ -375,6 +384,37 @@ def validate(config):
             f"ensemble = {config['ensemble']} concatenates the members' embeddings, which head "
             f"{config['head']!r} cannot score: use --head distance or ensemble = 1"
         )
+    _validate_starting_point(config)
     if not isinstance(config["encoder_options"], dict):
         raise ConfigError(f"encoder_options must be a table of encoder arguments, got {config['encoder_options']!r}")
     return config
+
+
+def _validate_starting_point(config):
+    """Check the weights, fine-tuning and precision options."""
+    from ..encoders import BACKBONES
+
+    if config["weights"] is not None and config["encoder"] not in BACKBONES:
+        raise ConfigError(
+            f"weights apply to keras.applications backbones ({', '.join(sorted(BACKBONES))}), "
+            f"not to encoder {config['encoder']!r}; use init_from to start from a run of your own"
+        )
+    if config["weights"] is not None and config["init_from"] is not None:
+        raise ConfigError("weights and init_from both set the starting weights: give one of them")
+    if config["init_from"] is not None and config["ensemble"] > 1:
+        raise ConfigError("init_from starts one encoder from a run's encoder: use it with ensemble = 1")
+    freeze = config["freeze_backbone_epochs"]
+    if not (_is_number(freeze) and int(freeze) == freeze and 0 <= freeze < config["epochs"]):
+        raise ConfigError(
+            f"freeze_backbone_epochs must be a whole number from 0 to epochs - 1 ({config['epochs'] - 1}): "
+            f"the backbone is unfrozen for the epochs after it, got {freeze!r}"
+        )
+    config["freeze_backbone_epochs"] = int(freeze)
+    if config["fine_tune_learning_rate"] is None and freeze:
+        config["fine_tune_learning_rate"] = config["learning_rate"] / 10.0
+    if config["fine_tune_learning_rate"] is not None:
+        _positive(config, "fine_tune_learning_rate", float)
+    if config["trainable_layers"] is not None:
+        _positive(config, "trainable_layers")
+    if config["mixed_precision"] is not None:
+        check_choice("mixed_precision", config["mixed_precision"], list(MIXED_PRECISION))

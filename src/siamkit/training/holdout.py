@@ -68,7 +68,8 @@ def summary(report):
         if key in report:
             out[key] = report[key]
     for name, result in report.get("oneshot", {}).items():
-        out[f"oneshot_{name.replace(' ', '_')}"] = result["accuracy"]
+        if "accuracy" in result:  # not a protocol that was skipped (e.g. Omniglot's with no 20-character alphabet)
+            out[f"oneshot_{name.replace(' ', '_')}"] = result["accuracy"]
     if "retrieval" in report:
         out["precision_at_1"] = report["retrieval"]["precision_at_1"]
         out["map_at_r"] = report["retrieval"]["map_at_r"]

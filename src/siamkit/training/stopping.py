@@ -8,6 +8,7 @@ forget both. `BestEpoch` writes them to a folder at the end of every epoch.
 import json
 import math
 import os
+import warnings
 
 import keras
 
@@ -100,7 +101,11 @@ class BestEpoch(keras.callbacks.Callback):
 
     def restore(self, model=None):
         """Load the best epoch's weights into `model` (default: the model being trained)."""
-        (model or self.model).load_weights(self.weights_path)
+        with warnings.catch_warnings():
+            # A best epoch of a frozen-backbone phase was saved with an optimizer of fewer variables;
+            # only the model's weights are restored here.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            (model or self.model).load_weights(self.weights_path)
 
 
 class PairAUC(keras.callbacks.Callback):

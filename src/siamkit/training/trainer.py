@@ -37,7 +37,7 @@ from ..errors import ConfigError, DataError
 from .config import DEFAULTS, MONITORS, resolve
 from ..datasets import Pairs, load_inputs
 from ..datasets.base import select
-from . import holdout
+from . import finetune, holdout
 from .feed import fit_sampler
 from .guards import NonFiniteGuard, guard_optimizer
 from .stopping import BestEpoch, PairAUC
@@ -71,7 +71,9 @@ def new_run_dir(out):
 def resuming(run_dir, config, defaults=DEFAULTS):
     """True when `run_dir` holds an interrupted run of the same config (`defaults`: its kind's options)."""
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
-    started = any(os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR))
+    started = any(
+        os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, finetune.FROZEN_DIR)
+    )
     if not (started and os.path.isfile(config_path)):
         return False
     with open(config_path, encoding="utf-8") as f:
@@ -88,6 +90,8 @@ def resuming(run_dir, config, defaults=DEFAULTS):
 
 def build_encoder(config, input_shape, **extra):
     options = {"embedding_dim": config["embedding_dim"], **config["encoder_options"], **extra}
+    if config.get("weights") is not None:  # keras.applications backbones: "imagenet" or a local file
+        options["weights"] = config["weights"]
     try:
         return encoders.build(config["encoder"], input_shape, **options)
     except TypeError as err:  # an encoder_options key the factory does not take
@@ -125,7 +129,8 @@ def build_optimizer(config, steps_per_epoch=1):
     learning_rate = config["learning_rate"]
     if config.get("lr_schedule") == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config["epochs"] * steps_per_epoch)
-    return guard_optimizer(classes[config["optimizer"]](learning_rate=learning_rate), config.get("on_nan", "stop"))
+    optimizer = finetune.loss_scaled(config, classes[config["optimizer"]](learning_rate=learning_rate))
+    return guard_optimizer(optimizer, config.get("on_nan", "stop"))
 
 
 def _augmenter(config):
@@ -256,6 +261,7 @@ def train(config=None, verbose="auto"):
         from .two_tower import train_two_tower
 
         return train_two_tower(config, verbose)
+    finetune.check_init_from(config)
     run_dir = new_run_dir(config["out"])
     config["out"] = run_dir
     keras.utils.set_random_seed(config["seed"])
@@ -304,7 +310,7 @@ def train(config=None, verbose="auto"):
         _join_histories(run_dir, len(members))
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
-    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR):
+    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, finetune.FROZEN_DIR):
         shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
@@ -342,16 +348,22 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         keras.utils.set_random_seed(config["seed"])
     train_data, val_data = member_data(config)
     name = {} if config["ensemble"] == 1 else {"name": f"{config['encoder']}_member{k}"}
-    encoder = build_encoder(config, tuple(sample.shape[1:]), **name)
+    with finetune.precision(config):
+        encoder = build_encoder(config, tuple(sample.shape[1:]), **name)
+    if config["mixed_precision"]:
+        encoder = finetune.float32_output(encoder)
+    if config["init_from"]:
+        finetune.init_from(encoder, config["init_from"])
     model = models.SiameseNetwork(encoder, build_head(config))
     model([sample, sample])  # build, so BackupAndRestore can restore weights
 
     fit_model = encoder if config["loss"] in losses.BATCH_LOSSES else model
-    fit_model.compile(
-        optimizer=build_optimizer(config, len(train_data)),
-        loss=build_loss(config),
-        metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
-    )
+    def compile_for(learning_rate):
+        fit_model.compile(
+            optimizer=build_optimizer({**config, "learning_rate": learning_rate}, len(train_data)),
+            loss=build_loss(config),
+            metrics=["binary_accuracy"] if config["loss"] == "bce" else None,
+        )
 
     def pair_auc():
         # Pair losses validate on pairs already; P x K batch losses on labelled images, paired here.
@@ -359,7 +371,8 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         return PairAUC(model, first, second, same)
 
     best_epoch = fit_with_callbacks(
-        config, member_dir, fit_model, train_data, resume, verbose, pair_auc, validation_data=val_data
+        config, member_dir, fit_model, compile_for, train_data, resume, verbose, pair_auc, validation_data=val_data,
+        encoder=encoder,
     )
     if finished:
         _io.save_model(encoder, finished)
@@ -371,46 +384,64 @@ def _best_epoch(config, folder):
     return BestEpoch(os.path.join(folder, BEST_DIR), config["monitor"], config["patience"], MONITORS[config["monitor"]])
 
 
-def fit_with_callbacks(config, folder, fit_model, train_data, resume, verbose, pair_auc, validation_data=None):
-    """Fit a compiled model with a run's callbacks; returns the best epoch (None without early stopping).
+def fit_with_callbacks(config, folder, fit_model, compile_for, train_data, resume, verbose, pair_auc,
+                       validation_data=None, encoder=None):
+    """Compile and fit a model with a run's callbacks, phase by phase; returns the best epoch (None without early stopping).
 
-    The callbacks every run gets: `BackupAndRestore` in `folder/backup`
-    (an interrupted fit resumes; kept until the caller saves the model), a
-    `CSVLogger` of `folder/history.csv`, a `NonFiniteGuard` under
-    `config["on_nan"]` (compile with `build_optimizer`, which prepares the
-    optimizer for it); with `early_stopping`, `BestEpoch` in `folder/best`,
-    fed by `pair_auc()` (a `PairAUC`) when the monitor is `val_roc_auc`.
+    Each phase of `finetune.phases(config)` (one, or the frozen backbone then
+    the whole encoder) compiles the model at its learning rate and fits it.
+    The callbacks every phase gets: a `NonFiniteGuard` under
+    `config["on_nan"]`; with `early_stopping`, `BestEpoch` in `folder/best`,
+    fed by `pair_auc()` (a `PairAUC`) when the monitor is `val_roc_auc`;
+    `BackupAndRestore` in `folder/backup` (an interrupted fit resumes; kept
+    until the caller saves the model); a `CSVLogger` of `folder/history.csv`.
 
     Args:
-        config: the training config (`epochs`, `batch_size`, `early_stopping`, `monitor`, `patience`).
-        folder: where the backup, the best epoch and the log go.
-        fit_model: the compiled model that `fit` trains.
+        config: the training config (`epochs`, `batch_size`, `early_stopping`, `monitor`, `patience`, phases).
+        folder: where the backups, the best epoch and the log go.
+        fit_model: the model that `fit` trains.
+        compile_for: `compile_for(learning_rate)` compiles `fit_model` (with `build_optimizer`).
         train_data: a siamkit sampler.
         resume: whether `folder` holds an interrupted fit of this config.
         verbose: Keras' `fit` verbosity.
         pair_auc: `() -> PairAUC`, called only when early stopping watches `val_roc_auc`.
         validation_data: `fit`'s validation data (for `val_loss`), or None.
+        encoder: the encoder whose backbone a frozen phase freezes (Siamese runs).
     """
     best = _best_epoch(config, folder)
     stopping = config["early_stopping"]
     history = os.path.join(folder, runs.HISTORY_FILE)
-    callbacks = [
-        # Kept after fit: removed only once the model is saved, so a failed save loses no training.
-        keras.callbacks.BackupAndRestore(os.path.join(folder, BACKUP_DIR), delete_checkpoint=False),
-        keras.callbacks.CSVLogger(history, append=resume and os.path.isfile(history)),
-    ]
     if stopping and best.stopped:  # stopped early before an interruption: nothing is left to train
+        compile_for(config["learning_rate"])
         best.restore(fit_model)
-    else:
-        if stopping:
-            callbacks.insert(0, best)  # before the backup: see `BestEpoch`
-        if stopping and config["monitor"] == "val_roc_auc":  # first: the others read its value
-            callbacks.insert(0, pair_auc())
-        callbacks.insert(0, NonFiniteGuard(config["on_nan"]))  # first: it stops inside a bad batch, before any save
+        return best.state["best_epoch"]
+    head = [NonFiniteGuard(config["on_nan"])]  # first: it stops inside a bad batch, before anything saves
+    if stopping and config["monitor"] == "val_roc_auc":  # before the others: they read its value
+        head.append(pair_auc())
+    if stopping:
+        head.append(best)  # before the backup: see `BestEpoch`
+    for phase in finetune.phases(config):
+        if phase.frozen and finetune.resume_after_frozen_phase(fit_model, folder):
+            continue  # finished before an interruption: its weights are loaded
+        if encoder is not None:
+            finetune.set_trainable(encoder, config, phase.frozen)
+        compile_for(phase.learning_rate)
+        backup = finetune.frozen_backup_dir(folder) if phase.frozen else os.path.join(folder, BACKUP_DIR)
+        callbacks = [
+            *head,
+            # Kept after fit: the frozen phase's until `finish_frozen_phase` keeps its weights, the last phase's
+            # until the model is saved, so a failed save loses no training.
+            keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False),
+            keras.callbacks.CSVLogger(history, append=(resume or phase.start > 0) and os.path.isfile(history)),
+        ]
         fit_sampler(
-            fit_model, train_data, callbacks, validation_data=validation_data, epochs=config["epochs"],
-            verbose=verbose, validation_batch_size=config["batch_size"],
+            fit_model, train_data, callbacks, validation_data=validation_data, initial_epoch=phase.start,
+            epochs=phase.end, verbose=verbose, validation_batch_size=config["batch_size"],
         )
+        if phase.frozen:
+            finetune.finish_frozen_phase(fit_model, folder)
+        if stopping and best.stopped:
+            break
     return best.state["best_epoch"] if stopping else None
 
 

@@ -138,10 +138,14 @@ def fit_network(config, parts, train_a, train_b, folder=None, resume=False, verb
     )
     scores, loss = _scores_and_loss(config, network)
     scores([x_a[:1], x_b[:1]])  # built before fit, so that BackupAndRestore can restore it
-    scores.compile(optimizer=build_optimizer(config, len(batches)), loss=loss)
+
+    def compile_for(learning_rate):
+        scores.compile(optimizer=build_optimizer({**config, "learning_rate": learning_rate}, len(batches)), loss=loss)
+
     started = time.perf_counter()
     best_epoch = None
     if folder is None:
+        compile_for(config["learning_rate"])
         fit_sampler(scores, batches, epochs=config["epochs"], verbose=verbose)
     else:
         def pair_auc():
@@ -156,7 +160,8 @@ def fit_network(config, parts, train_a, train_b, folder=None, resume=False, verb
                 a["x"][a["val"]], a["y"][a["val"]], b["x"][b["val"]], b["y"][b["val"]],
                 batch_size=config["batch_size"], seed=config["seed"],
             )
-        best_epoch = fit_with_callbacks(config, folder, scores, batches, resume, verbose, pair_auc, validation)
+        best_epoch = fit_with_callbacks(config, folder, scores, compile_for, batches, resume, verbose, pair_auc,
+                                        validation)
     return network, time.perf_counter() - started, best_epoch
 
 
@@ -189,8 +194,9 @@ def rotation(config, parts, verbose=0):
         network, took, _ = fit_network(config, parts, a["train"], np.flatnonzero(groups != group), verbose=verbose)
         seconds += took
         held = np.flatnonzero(groups == group)
-        z_a = runs.embed_side(network, a["x"][a["test"]], "a", parts["modalities"][0], config["test_speeds"])
-        z_b = runs.embed_side(network, b["x"][held], "b", parts["modalities"][1], config["test_speeds"])
+        forward = lambda x, side: network.embed(x, modality=side)  # noqa: E731
+        z_a = runs.embed_side(forward, a["x"][a["test"]], "a", parts["modalities"][0], config["test_speeds"])
+        z_b = runs.embed_side(forward, b["x"][held], "b", parts["modalities"][1], config["test_speeds"])
         details = crossmodal_retrieval(z_a, a["y"][a["test"]], z_b, b["y"][held], distance="cosine", names=names_ab)
         label = str(names[int(group)]) if names is not None else str(group)
         results[label] = {
