@@ -4,6 +4,10 @@
 searches them with a backend: `exact` (the default, NumPy brute force in
 bounded memory), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq` or `hnswlib`.
 `Index.save(dir)` / `load(dir)` use a versioned, checksummed directory format.
+`QdrantIndex` keeps the same kind of index in a Qdrant collection; both
+follow the `VectorIndex` protocol, and `open_index` / `create_index` choose
+between them by location (a folder, or `qdrant+local://PATH` /
+`qdrant://HOST:PORT`). Searches take a metadata filter (`filters`).
 
 Example:
 
@@ -17,5 +21,7 @@ Example:
 
 from .backends import BACKENDS
 from .index import Index, Neighbors, load
+from .protocol import VectorIndex, create_index, open_index
+from .qdrant import QdrantIndex
 
-__all__ = ["BACKENDS", "Index", "Neighbors", "load"]
+__all__ = ["BACKENDS", "Index", "Neighbors", "QdrantIndex", "VectorIndex", "create_index", "load", "open_index"]
