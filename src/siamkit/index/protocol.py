@@ -87,6 +87,26 @@ def open_index(location):
     return QdrantIndex.open(location) if is_qdrant(location) else Index.load(location)
 
 
+def check_target(location, backend=None, options=None, distance="euclidean"):
+    """Check, before any long work, that `create_index` can make a `backend` index at `location`.
+
+    A Qdrant URI is connected to and must not hold the collection yet; a
+    folder backend and its options are checked for `distance`. Raises a
+    `ConfigError` or `DataError` otherwise.
+    """
+    if is_qdrant(location):
+        if backend not in (None, "qdrant") or options:
+            raise ConfigError(f"{location} is a Qdrant collection: use --backend qdrant, without --option")
+        QdrantIndex.check_free(location)
+    elif backend == "qdrant":
+        raise ConfigError(
+            f"--backend qdrant needs a Qdrant URI as the index location (qdrant+local://PATH or qdrant://HOST:PORT), "
+            f"got {location!r}"
+        )
+    else:
+        Index(1, distance, backend or "exact", options)
+
+
 def create_index(location, dim, distance="euclidean", backend=None, options=None, fingerprint=None, info=None):
     """A new, empty index for `location`.
 
@@ -101,15 +121,9 @@ def create_index(location, dim, distance="euclidean", backend=None, options=None
         options: backend options (folder indexes only).
         fingerprint, info: see `Index`.
     """
+    check_target(location, backend, options)
     if is_qdrant(location):
-        if backend not in (None, "qdrant") or options:
-            raise ConfigError(f"{location} is a Qdrant collection: use --backend qdrant, without --option")
         return QdrantIndex.create(location, dim, distance, fingerprint, info)
-    if backend == "qdrant":
-        raise ConfigError(
-            f"--backend qdrant needs a Qdrant URI as the index location (qdrant+local://PATH or qdrant://HOST:PORT), "
-            f"got {location!r}"
-        )
     index = Index(dim, distance, backend or "exact", options, fingerprint, info)
     index.location = None if location is None else str(location)
     return index

@@ -133,13 +133,9 @@ class QdrantIndex:
         self.info = dict(manifest.get("info") or {})
         self.models = _models()[1]
 
-    @classmethod
-    def create(cls, location, dim, distance="euclidean", fingerprint=None, info=None):
-        """A new, empty collection at `location`; a `DataError` if it exists already."""
-        if not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ConfigError(f"dim must be a positive integer, got {dim!r}")
-        distance = check_distance(distance)
-        _, models = _models()
+    @staticmethod
+    def _free(location):
+        """`(client, collection)` for a collection that does not exist yet, or a `DataError`."""
         client, collection = _connect(location)
         if client.collection_exists(collection):
             client.close()
@@ -147,6 +143,21 @@ class QdrantIndex:
                 f"{location} already holds a collection {collection!r}; add to it with `siamkit index add`, "
                 "or pick another ?collection=NAME"
             )
+        return client, collection
+
+    @classmethod
+    def check_free(cls, location):
+        """Raise a `DataError` unless `location` is reachable and its collection does not exist yet."""
+        cls._free(location)[0].close()
+
+    @classmethod
+    def create(cls, location, dim, distance="euclidean", fingerprint=None, info=None):
+        """A new, empty collection at `location`; a `DataError` if it exists already."""
+        if not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ConfigError(f"dim must be a positive integer, got {dim!r}")
+        distance = check_distance(distance)
+        _, models = _models()
+        client, collection = cls._free(location)
         manifest = {"format": FORMAT, "version": 1, "dim": int(dim), "distance": distance,
                     "fingerprint": fingerprint, "info": dict(info or {})}
         client.create_collection(
