@@ -92,7 +92,7 @@ def _connect(location):
         raise ConfigError(f"{location}: not a valid qdrant://HOST:PORT address ({err})") from None
     if not host or address.path not in ("", "/"):
         raise ConfigError(f"{location}: write qdrant://HOST:PORT (optionally ?collection=NAME)")
-    client = QdrantClient(host=host, port=port, timeout=_TIMEOUT_S)
+    client = QdrantClient(host=host, port=port, timeout=_TIMEOUT_S, check_compatibility=False)
     try:
         client.get_collections()
     except Exception as err:  # qdrant-client raises several transport errors; all mean "not reachable"
