@@ -2,7 +2,8 @@
 
 `Index` holds embeddings with ids and metadata, in the run's distance, and
 searches them with a backend: `exact` (the default, NumPy brute force in
-bounded memory), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq` or `hnswlib`.
+bounded memory), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq`, the compact
+`faiss-sq8` (int8) and `faiss-fp16` (float16) codes, or `hnswlib`.
 `Index.save(dir)` / `load(dir)` use a versioned, checksummed directory format.
 `QdrantIndex` keeps the same kind of index in a Qdrant collection; both
 follow the `VectorIndex` protocol, and `open_index` / `create_index` choose

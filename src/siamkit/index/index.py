@@ -73,8 +73,8 @@ class Index:
         dim: embedding size.
         distance: `euclidean` (default), `sqeuclidean`, `manhattan`, `cosine`
             or `dot` (a similarity: highest first). Use the run's distance.
-        backend: `exact` (default), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq`
-            or `hnswlib`; see `siamkit.index.backends`.
+        backend: `exact` (default), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq`,
+            `faiss-sq8`, `faiss-fp16` or `hnswlib`; see `siamkit.index.backends`.
         options: dict of backend options (for example `{"ef_search": 128}`).
         fingerprint: `Run.fingerprint()` of the model that makes the
             embeddings; embeddings and queries from another model are refused.
