@@ -13,7 +13,7 @@ embedding-like data) and `--queries` queries, top-10 search:
 - **Exact search** on `--exact-n` vectors (default 1,000,000): siamkit's `exact` index, FAISS
   `IndexFlatL2`, and the ceiling, a bare NumPy `q @ g.T` plus `argpartition` (queries in blocks of
   100). Targets: siamkit >= 60% of the ceiling and >= FAISS `IndexFlat`.
-- **Compact vectors** on the same `--exact-n` gallery: siamkit's `faiss-sq8` (int8) and `faiss-fp16`
+- **Compact vectors** on `--compact-n` vectors (default: as `--exact-n`): siamkit's `faiss-sq8` (int8) and `faiss-fp16`
   backends, codes alone (`rerank=1`) and re-ranked on float32 (`rerank=4`): recall@10, queries/s and
   code bytes.
 - **Qdrant** (embedded, `qdrant+local://`) on `--qdrant-n` vectors (default 100,000) through siamkit's
@@ -184,7 +184,15 @@ def exact(cfg):
     out["siamkit_vs_faiss_flat"] = out["siamkit_exact_qps"] / out["faiss_flat_qps"]
     out["targets_met"] = {"0.6x_ceiling": out["siamkit_vs_ceiling"] >= 0.6, "level_with_faiss_flat":
                           out["siamkit_vs_faiss_flat"] >= 1.0}
-    compact = []
+    return out
+
+
+def compact(cfg):
+    from siamkit.index import Index
+
+    x, q = fill(cfg), queries(cfg)
+    truth = numpy_ceiling(x, q)
+    out = []
     for backend, bytes_per_dim in (("faiss-sq8", 1), ("faiss-fp16", 2)):
         for rerank in (1, 4):
             index = Index(cfg["dim"], "euclidean", backend, {"rerank": rerank})
@@ -192,13 +200,12 @@ def exact(cfg):
             index.add(x)
             build_s = time.perf_counter() - start
             qps, ids = _timed_search(lambda qq: index.search(qq, K).ids, q, cfg["repeats"])
-            compact.append({
-                "backend": backend, "rerank": rerank, "build_s": build_s, "qps": qps,
+            out.append({
+                "n": cfg["n"], "backend": backend, "rerank": rerank, "build_s": build_s, "qps": qps,
                 "recall_at_10": recall(ids, truth), "code_mb": cfg["n"] * cfg["dim"] * bytes_per_dim / 2**20,
                 "float32_mb": cfg["n"] * cfg["dim"] * 4 / 2**20,
             })
             del index
-    out["compact"] = compact
     return out
 
 
@@ -266,7 +273,7 @@ def table(rows):
 
 
 def report(res):
-    pq, ex, qd = res["ivfpq"], res["exact"], res["qdrant"]
+    pq, ex, qd, cp = res["ivfpq"], res["exact"], res["qdrant"], res["compact"]
     print(f"IVF-PQ, {pq['n']:,} x {pq['dim']} (nlist {pq['nlist']}, m {pq['pq_m']} x 8 bits): build "
           f"{pq['build_s']:.0f} s (train {pq['train_s']:.0f} s, add {pq['add_s']:.0f} s); index "
           f"{pq['index_mb']:.0f} MiB = 1/{1 / pq['index_fraction_of_raw']:.1f} of raw {pq['raw_mb']:.0f} MiB; "
@@ -278,9 +285,10 @@ def report(res):
     print(f"\nexact, {ex['n']:,} x 64: NumPy ceiling {ex['numpy_ceiling_qps']:.1f} q/s, FAISS IndexFlat "
           f"{ex['faiss_flat_qps']:.1f} q/s, siamkit exact {ex['siamkit_exact_qps']:.1f} q/s "
           f"({ex['siamkit_vs_ceiling']:.2f}x ceiling, {ex['siamkit_vs_faiss_flat']:.2f}x FAISS)")
+    print(f"\ncompact vectors, {cp[0]['n']:,} x 64:")
     rows = [("backend", "rerank", "q/s", "recall@10", "code MiB", "float32 MiB")]
     rows += [(c["backend"], c["rerank"], f"{c['qps']:.1f}", f"{c['recall_at_10']:.3f}", f"{c['code_mb']:.0f}",
-              f"{c['float32_mb']:.0f}") for c in ex["compact"]]
+              f"{c['float32_mb']:.0f}") for c in cp]
     print(table(rows))
     print(f"\nQdrant embedded, {qd['n']:,} x 64: build {qd['build_s']:.1f} s; {qd['qps']:.1f} q/s, recall@10 "
           f"{qd['recall_at_10']:.3f}; filtered {qd['filtered_qps']:.1f} q/s, recall@10 "
@@ -295,7 +303,8 @@ def report(res):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, help="IVF-PQ gallery vectors (default: 10,000,000; --quick: 200,000)")
-    parser.add_argument("--exact-n", type=int, help="exact/compact gallery (default: 1,000,000; --quick: 100,000)")
+    parser.add_argument("--exact-n", type=int, help="exact gallery (default: 1,000,000; --quick: 100,000)")
+    parser.add_argument("--compact-n", type=int, help="compact-vector gallery (default: as --exact-n)")
     parser.add_argument("--qdrant-n", type=int, help="Qdrant gallery (default: 100,000; --quick: 10,000)")
     parser.add_argument("--qdrant-queries", type=int, default=1000, help="queries sent to Qdrant (default: 1000)")
     parser.add_argument("--qdrant-filtered-queries", type=int, default=20,
@@ -323,11 +332,12 @@ def main(argv=None):
            "qdrant_queries": args.qdrant_queries, "qdrant_filtered_queries": args.qdrant_filtered_queries}
     sizes = {"n": args.n or (200_000 if args.quick else 10_000_000),
              "exact_n": args.exact_n or (100_000 if args.quick else 1_000_000),
+             "compact_n": args.compact_n or args.exact_n or (100_000 if args.quick else 1_000_000),
              "qdrant_n": args.qdrant_n or (10_000 if args.quick else 100_000)}
     load_before = os.getloadavg()[0]
     res = {}
-    for name, fn, n in (("exact", exact, sizes["exact_n"]), ("qdrant", qdrant, sizes["qdrant_n"]),
-                        ("ivfpq", ivfpq, sizes["n"])):
+    for name, fn, n in (("exact", exact, sizes["exact_n"]), ("compact", compact, sizes["compact_n"]),
+                        ("qdrant", qdrant, sizes["qdrant_n"]), ("ivfpq", ivfpq, sizes["n"])):
         start = time.perf_counter()
         res[name] = fn(_config(cfg, n))
         print(f"[{name}: {time.perf_counter() - start:.0f} s]", file=sys.stderr, flush=True)
