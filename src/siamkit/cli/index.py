@@ -47,7 +47,9 @@ def add_parser(subparsers):
         description="Embed every file below --data with the run's model and write an index directory.",
     )
     build.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
-    build.add_argument("--data", required=True, help="gallery folder, file, or .npz (from `siamkit embed`)")
+    source = build.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="gallery folder, file, or .npz (from `siamkit embed`)")
+    source.add_argument("--from-shards", metavar="DIR", help="Parquet shards from `siamkit embed --shards`")
     build.add_argument(
         "--out", required=True, help="the index to write: " + LOCATION_HELP + " (with --backend qdrant)"
     )
@@ -99,10 +101,16 @@ def run_build(args):
     backend = args.backend or ("qdrant" if is_qdrant(args.out) else "exact")
     # Check the backend, its options and the destination before the (long) embedding pass.
     check_target(args.out, backend, options, run_.distance)
-    found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
+    if args.from_shards:
+        from ..index import shards
+
+        dim, batches = shards.read(args.from_shards, run_.fingerprint())  # every shard checked first
+    else:
+        found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
+        batches, dim = [(None, found.embeddings, found.metadata())], found.embeddings.shape[1]
     index = create_index(
         args.out,
-        found.embeddings.shape[1],
+        dim,
         run_.distance,
         backend,
         options,
@@ -110,7 +118,8 @@ def run_build(args):
         info={"run": os.path.abspath(run_.path)},
     )
     try:
-        index.add(found.embeddings, metadata=found.metadata())
+        for ids, vectors, metadata in batches:
+            index.add(vectors, ids=ids, metadata=metadata)
         index.save(args.out, args.lock_timeout)
     except BaseException:
         if backend == "qdrant":  # a collection made by this build goes with it
