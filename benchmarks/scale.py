@@ -49,6 +49,7 @@ from _output import output_path  # noqa: E402
 from search import best_time, gallery_chunks, queries, recall, rss_mb  # noqa: E402
 
 K = 10
+SECTIONS = ("exact", "compact", "qdrant", "ivfpq", "embedding")
 NPROBES = (8, 16, 32, 64, 128)
 
 
@@ -243,22 +244,53 @@ def qdrant(cfg):
     return out
 
 
+# --- the embedding engines ------------------------------------------------------------
+def embedding(cfg):
+    """Images/s of `siamkit embed --shards` engines (local, Ray) on one folder of digit PNGs."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from PIL import Image
+
+    from siamkit.datasets import load
+    from siamkit.index.embedder import embed_paths
+    from siamkit.training import train
+
+    out = {"images": cfg["n"], "workers": cfg["workers"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        run, _ = train({"epochs": 1, "out": os.path.join(tmp, "run"), "embedding_dim": cfg["dim"]}, verbose=0)
+        digits = load("digits").x
+        paths = [os.path.join(tmp, f"{i:06d}.png") for i in range(cfg["n"])]
+        for i, path in enumerate(paths):
+            Image.fromarray(np.round(digits[i % len(digits), ..., 0] * 255).astype("uint8")).save(path)
+        embed_paths(run.path, paths[:256], progress=False)  # warm-up: graph tracing
+        seconds, local = best_time(lambda: embed_paths(run.path, paths, progress=False), cfg["repeats"])
+        out["local_images_per_s"] = len(paths) / seconds
+        import ray
+
+        start = time.perf_counter()
+        ray.init(num_cpus=cfg["workers"], include_dashboard=False, log_to_driver=False)
+        first = embed_paths(run.path, paths, "ray", cfg["workers"])
+        out["ray_first_call_s"] = time.perf_counter() - start  # Ray's start-up and the actors' model loads
+        seconds, distributed = best_time(lambda: embed_paths(run.path, paths, "ray", cfg["workers"]), cfg["repeats"])
+        ray.shutdown()
+        out["ray_images_per_s"] = len(paths) / seconds
+        out["ray_equals_local"] = bool(np.array_equal(first, local) and np.array_equal(distributed, local))
+    return out
+
+
 # --- the paper estimate ------------------------------------------------------------------
 def estimate(res, images=100_000_000, gpus=8, gpu_images_per_s=None):
     """What 100M images need, scaled from the measured per-item costs (assumptions named in the output)."""
     pq = res["ivfpq"]
     per_vector_bytes = pq["index_mb"] * 2**20 / pq["n"]
     add_s_per_vector = pq["add_s"] / pq["n"]
-    search_json = os.path.join(HERE, "results", "search.json")
-    with open(search_json) as f:
-        cpu_images_per_s = json.load(f)["embedding"]["arrays_images_per_s"]
+    cpu_images_per_s = res["embedding"]["local_images_per_s"]
     out = {
         "images": images, "gpus": gpus, "dim": pq["dim"],
         "raw_float32_gb": images * pq["dim"] * 4 / 1e9,
         "ivfpq_index_gb": images * per_vector_bytes / 1e9,
         "ivfpq_add_hours_2_cores": images * add_s_per_vector / 3600,
         "embed_hours_2_cpu_cores": images / cpu_images_per_s / 3600,
-        "cpu_images_per_s_measured": cpu_images_per_s,
+        "cpu_images_per_s_measured": cpu_images_per_s,  # PNG files of 8x8 digits, decode + a small CNN
     }
     if gpu_images_per_s:
         out["gpu_images_per_s_assumed"] = gpu_images_per_s
@@ -273,31 +305,45 @@ def table(rows):
 
 
 def report(res):
-    pq, ex, qd, cp = res["ivfpq"], res["exact"], res["qdrant"], res["compact"]
-    print(f"IVF-PQ, {pq['n']:,} x {pq['dim']} (nlist {pq['nlist']}, m {pq['pq_m']} x 8 bits): build "
-          f"{pq['build_s']:.0f} s (train {pq['train_s']:.0f} s, add {pq['add_s']:.0f} s); index "
-          f"{pq['index_mb']:.0f} MiB = 1/{1 / pq['index_fraction_of_raw']:.1f} of raw {pq['raw_mb']:.0f} MiB; "
-          f"peak RSS {pq['rss_peak_mb']:.0f} MiB; exact {pq['exact_qps']:.2f} q/s")
-    rows = [("nprobe", "re-rank (from disk)", "q/s", "speedup", "recall@10")]
-    rows += [(s["nprobe"], "-" if s["rerank"] == 1 else f"{s['rerank']}k", f"{s['qps']:.0f}", f"{s['speedup']:.0f}x",
-              f"{s['recall_at_10']:.3f}") for s in pq["sweep"]]
-    print(table(rows))
-    print(f"\nexact, {ex['n']:,} x 64: NumPy ceiling {ex['numpy_ceiling_qps']:.1f} q/s, FAISS IndexFlat "
-          f"{ex['faiss_flat_qps']:.1f} q/s, siamkit exact {ex['siamkit_exact_qps']:.1f} q/s "
-          f"({ex['siamkit_vs_ceiling']:.2f}x ceiling, {ex['siamkit_vs_faiss_flat']:.2f}x FAISS)")
-    print(f"\ncompact vectors, {cp[0]['n']:,} x 64:")
-    rows = [("backend", "rerank", "q/s", "recall@10", "code MiB", "float32 MiB")]
-    rows += [(c["backend"], c["rerank"], f"{c['qps']:.1f}", f"{c['recall_at_10']:.3f}", f"{c['code_mb']:.0f}",
-              f"{c['float32_mb']:.0f}") for c in cp]
-    print(table(rows))
-    print(f"\nQdrant embedded, {qd['n']:,} x 64: build {qd['build_s']:.1f} s; {qd['qps']:.1f} q/s, recall@10 "
-          f"{qd['recall_at_10']:.3f}; filtered {qd['filtered_qps']:.1f} q/s, recall@10 "
-          f"{qd['filtered_recall_at_10']:.3f} (siamkit exact, filtered: {qd['siamkit_exact_filtered_qps']:.1f} q/s)")
-    est = res["estimate"]
-    print(f"\n100M images: raw {est['raw_float32_gb']:.1f} GB, IVF-PQ {est['ivfpq_index_gb']:.1f} GB, IVF-PQ add "
-          f"{est['ivfpq_add_hours_2_cores']:.1f} h on 2 cores, embedding {est['embed_hours_2_cpu_cores']:.1f} h on "
-          f"2 CPU cores" + (f", {est['embed_hours_gpus']:.2f} h on {est['gpus']} GPUs at an assumed "
-                            f"{est['gpu_images_per_s_assumed']:,} images/s each" if "embed_hours_gpus" in est else ""))
+    if "ivfpq" in res:
+        pq = res["ivfpq"]
+        print(f"IVF-PQ, {pq['n']:,} x {pq['dim']} (nlist {pq['nlist']}, m {pq['pq_m']} x 8 bits): build "
+              f"{pq['build_s']:.0f} s (train {pq['train_s']:.0f} s, add {pq['add_s']:.0f} s); index "
+              f"{pq['index_mb']:.0f} MiB = 1/{1 / pq['index_fraction_of_raw']:.1f} of raw {pq['raw_mb']:.0f} MiB; "
+              f"peak RSS {pq['rss_peak_mb']:.0f} MiB; exact {pq['exact_qps']:.2f} q/s")
+        rows = [("nprobe", "re-rank (from disk)", "q/s", "speedup", "recall@10")]
+        rows += [(s["nprobe"], "-" if s["rerank"] == 1 else f"{s['rerank']}k", f"{s['qps']:.0f}",
+                  f"{s['speedup']:.0f}x", f"{s['recall_at_10']:.3f}") for s in pq["sweep"]]
+        print(table(rows))
+    if "exact" in res:
+        ex = res["exact"]
+        print(f"\nexact, {ex['n']:,} x 64: NumPy ceiling {ex['numpy_ceiling_qps']:.1f} q/s, FAISS IndexFlat "
+              f"{ex['faiss_flat_qps']:.1f} q/s, siamkit exact {ex['siamkit_exact_qps']:.1f} q/s "
+              f"({ex['siamkit_vs_ceiling']:.2f}x ceiling, {ex['siamkit_vs_faiss_flat']:.2f}x FAISS)")
+    if "compact" in res:
+        cp = res["compact"]
+        print(f"\ncompact vectors, {cp[0]['n']:,} x 64:")
+        rows = [("backend", "rerank", "q/s", "recall@10", "code MiB", "float32 MiB")]
+        rows += [(c["backend"], c["rerank"], f"{c['qps']:.1f}", f"{c['recall_at_10']:.3f}", f"{c['code_mb']:.0f}",
+                  f"{c['float32_mb']:.0f}") for c in cp]
+        print(table(rows))
+    if "qdrant" in res:
+        qd = res["qdrant"]
+        print(f"\nQdrant embedded, {qd['n']:,} x 64: build {qd['build_s']:.1f} s; {qd['qps']:.1f} q/s, recall@10 "
+              f"{qd['recall_at_10']:.3f}; filtered {qd['filtered_qps']:.2f} q/s, recall@10 "
+              f"{qd['filtered_recall_at_10']:.3f} (siamkit exact, filtered: {qd['siamkit_exact_filtered_qps']:.1f} q/s)")
+    if "embedding" in res:
+        em = res["embedding"]
+        print(f"\nembedding {em['images']:,} PNGs: local {em['local_images_per_s']:.0f} images/s, Ray with "
+              f"{em['workers']} workers {em['ray_images_per_s']:.0f} images/s (first call with start-up "
+              f"{em['ray_first_call_s']:.0f} s); identical vectors: {em['ray_equals_local']}")
+    if "estimate" in res:
+        est = res["estimate"]
+        print(f"\n100M images: raw {est['raw_float32_gb']:.1f} GB, IVF-PQ {est['ivfpq_index_gb']:.1f} GB, IVF-PQ add "
+              f"{est['ivfpq_add_hours_2_cores']:.1f} h on 2 cores, embedding {est['embed_hours_2_cpu_cores']:.1f} h "
+              f"on 2 CPU cores" + (f", {est['embed_hours_gpus']:.2f} h on {est['gpus']} GPUs at an assumed "
+                                   f"{est['gpu_images_per_s_assumed']:,.0f} images/s each"
+                                   if "embed_hours_gpus" in est else ""))
 
 
 def main(argv=None):
@@ -319,6 +365,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--gpu-images-per-s", type=float,
                         help="per-GPU embedding rate assumed for the 8-GPU estimate (left out when not given)")
+    parser.add_argument("--embed-images", type=int, help="images for the embedding engines (default: 5000; --quick: 300)")
+    parser.add_argument("--workers", type=int, default=2, help="Ray workers for the embedding engines (default: 2)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="what to measure (default: all); the others are kept from the output file if it exists")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke run on small galleries")
     parser.add_argument("--out", help="JSON output (default: benchmarks/results/scale.json)")
@@ -333,20 +383,30 @@ def main(argv=None):
     sizes = {"n": args.n or (200_000 if args.quick else 10_000_000),
              "exact_n": args.exact_n or (100_000 if args.quick else 1_000_000),
              "compact_n": args.compact_n or args.exact_n or (100_000 if args.quick else 1_000_000),
-             "qdrant_n": args.qdrant_n or (10_000 if args.quick else 100_000)}
+             "qdrant_n": args.qdrant_n or (10_000 if args.quick else 100_000),
+             "embed_images": args.embed_images or (300 if args.quick else 5000)}
+    cfg["workers"] = args.workers
     load_before = os.getloadavg()[0]
     res = {}
-    for name, fn, n in (("exact", exact, sizes["exact_n"]), ("compact", compact, sizes["compact_n"]),
-                        ("qdrant", qdrant, sizes["qdrant_n"]), ("ivfpq", ivfpq, sizes["n"])):
+    if set(args.sections) != set(SECTIONS) and os.path.exists(path):
+        with open(path) as f:
+            res = json.load(f)
+    runs = {"exact": (exact, "exact_n"), "compact": (compact, "compact_n"), "qdrant": (qdrant, "qdrant_n"),
+            "ivfpq": (ivfpq, "n"), "embedding": (embedding, "embed_images")}
+    for name in args.sections:
+        fn, size = runs[name]
         start = time.perf_counter()
-        res[name] = fn(_config(cfg, n))
+        res[name] = fn(_config(cfg, sizes[size]))
+        res.setdefault("sizes", {})[size] = sizes[size]
+        res.setdefault("commands", {})[name] = "python benchmarks/scale.py " + " ".join(
+            argv if argv is not None else sys.argv[1:])
         print(f"[{name}: {time.perf_counter() - start:.0f} s]", file=sys.stderr, flush=True)
-    res["estimate"] = estimate(res, gpu_images_per_s=args.gpu_images_per_s)
+    if "ivfpq" in res and "embedding" in res:
+        res["estimate"] = estimate(res, gpu_images_per_s=args.gpu_images_per_s)
     res["machine"] = {"cpus": os.cpu_count(), "cpu": "2-core AMD EPYC, AVX2", "load_before": load_before,
                       "load_after": os.getloadavg()[0], "python": platform.python_version(),
                       "numpy": np.__version__, "faiss": faiss.__version__}
-    res["config"] = {**cfg, **sizes, "quick": args.quick}
-    res["command"] = "python benchmarks/scale.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    res.setdefault("config", {}).update({**cfg, "quick": args.quick})
     report(res)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:

@@ -159,8 +159,9 @@ def test_search_benchmark_quick_writes_complete_json(tmp_path):
 def test_scale_benchmark_quick_writes_complete_json(tmp_path):
     pytest.importorskip("faiss")
     pytest.importorskip("qdrant_client")
+    pytest.importorskip("ray")
     args = ("--n", "20000", "--exact-n", "5000", "--qdrant-n", "500", "--queries", "50", "--repeats", "1",
-            "--qdrant-queries", "10", "--qdrant-filtered-queries", "2")
+            "--qdrant-queries", "10", "--qdrant-filtered-queries", "2", "--embed-images", "200")
     proc, res = _run_quick("scale.py", tmp_path, *args, timeout=900)
     assert "IVF-PQ, 20,000 x 64" in proc.stdout and res["config"]["quick"] is True
     pq = res["ivfpq"]
@@ -174,6 +175,7 @@ def test_scale_benchmark_quick_writes_complete_json(tmp_path):
         ("faiss-sq8", 1), ("faiss-sq8", 4), ("faiss-fp16", 1), ("faiss-fp16", 4)]
     assert all(c["recall_at_10"] >= 0.9 for c in res["compact"])
     assert res["qdrant"]["recall_at_10"] >= 0.99 and res["qdrant"]["filtered_recall_at_10"] >= 0.99
+    assert res["embedding"]["ray_equals_local"] is True and res["embedding"]["local_images_per_s"] > 0
     assert res["estimate"]["raw_float32_gb"] == pytest.approx(25.6)
 
 
