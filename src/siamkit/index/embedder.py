@@ -94,7 +94,7 @@ def embed_paths(run_dir, paths, engine="local", workers=2, batch_size=256, inver
         workers: Ray actors.
         batch_size: files per batch.
         invert: for images, flip intensities.
-        progress: show a progress bar (local engine).
+        progress: show progress bars.
     """
     from ..errors import check_choice
 
@@ -109,6 +109,7 @@ def embed_paths(run_dir, paths, engine="local", workers=2, batch_size=256, inver
         raise DataError("--engine ray needs Ray: pip install 'siamkit[ray]'") from None
     if not ray.is_initialized():
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = progress
     items = [{"row": i, "path": str(p)} for i, p in enumerate(paths)]
     ds = ray.data.from_items(items).map_batches(
         BatchEmbedder,
