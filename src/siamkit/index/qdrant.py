@@ -41,7 +41,7 @@ import urllib.parse
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..neighbors import check_distance, exact_distances, prepare, rerank
+from ..neighbors import check_distance, prepare, rerank
 from . import filters
 from .index import Neighbors, as_ids, check_fingerprint, check_k
 from .store import as_vectors
