@@ -274,6 +274,9 @@ def embedding(cfg):
         ray.shutdown()
         out["ray_images_per_s"] = len(paths) / seconds
         out["ray_equals_local"] = bool(np.array_equal(first, local) and np.array_equal(distributed, local))
+        # Rows embedded in batches of another composition can differ in the last float32 bits.
+        out["ray_max_abs_diff"] = float(max(np.abs(first - local).max(), np.abs(distributed - local).max()))
+        out["ray_rows_differing"] = int(np.any(distributed != local, axis=1).sum())
     return out
 
 
@@ -336,7 +339,8 @@ def report(res):
         em = res["embedding"]
         print(f"\nembedding {em['images']:,} PNGs: local {em['local_images_per_s']:.0f} images/s, Ray with "
               f"{em['workers']} workers {em['ray_images_per_s']:.0f} images/s (first call with start-up "
-              f"{em['ray_first_call_s']:.0f} s); identical vectors: {em['ray_equals_local']}")
+              f"{em['ray_first_call_s']:.0f} s); identical vectors: {em['ray_equals_local']} "
+              f"({em['ray_rows_differing']} rows differ, by at most {em['ray_max_abs_diff']:.2g})")
     if "estimate" in res:
         est = res["estimate"]
         print(f"\n100M images: raw {est['raw_float32_gb']:.1f} GB, IVF-PQ {est['ivfpq_index_gb']:.1f} GB, IVF-PQ add "
@@ -406,7 +410,10 @@ def main(argv=None):
     res["machine"] = {"cpus": os.cpu_count(), "cpu": "2-core AMD EPYC, AVX2", "load_before": load_before,
                       "load_after": os.getloadavg()[0], "python": platform.python_version(),
                       "numpy": np.__version__, "faiss": faiss.__version__}
-    res.setdefault("config", {}).update({**cfg, "quick": args.quick})
+    if set(args.sections) == set(SECTIONS) or "config" not in res:
+        res["config"] = {**cfg, **sizes, "quick": args.quick}
+    else:  # the other sections' options stay as their run had them (see `commands`)
+        res["config"].update({"embed_images": sizes["embed_images"], "workers": args.workers})
     report(res)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
