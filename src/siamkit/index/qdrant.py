@@ -277,7 +277,9 @@ class QdrantIndex:
         m = self.models
         for field in filter:
             if not self._has_field(field):
-                raise DataError(f"no item of {self.location} has the metadata field {field!r}; check the filter")
+                raise DataError(
+                    f"no item of the collection {self.collection!r} has the metadata field {field!r}; check the filter"
+                )
         return m.Filter(must=[
             m.Filter(should=[m.FieldCondition(key=field, match=m.MatchValue(value=v)) for v in values])
             for field, values in filter.items()
