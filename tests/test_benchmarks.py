@@ -27,6 +27,7 @@ OUTPUTS = {
     "multimodal.py": ("--out", "multimodal.json"),
     "inference.py": ("--out", "inference.json"),
     "transfer.py": ("--out", "transfer.json"),
+    "scale.py": ("--out", "scale.json"),
 }
 
 
@@ -155,6 +156,30 @@ def test_search_benchmark_quick_writes_complete_json(tmp_path):
     assert all(0 < r["recall"] <= 1 for r in res["hnsw"]["ef"])
     assert res["embedding"]["files_images_per_s"] > 0 and res["embedding"]["arrays_images_per_s"] > 0
     assert set(res["targets"]) == {"exact_vs_faiss", "hnsw", "memory"}
+
+
+@pytest.mark.slow
+def test_scale_benchmark_quick_writes_complete_json(tmp_path):
+    pytest.importorskip("faiss")
+    pytest.importorskip("qdrant_client")
+    pytest.importorskip("ray")
+    args = ("--n", "20000", "--exact-n", "5000", "--qdrant-n", "500", "--queries", "50", "--repeats", "1",
+            "--qdrant-queries", "10", "--qdrant-filtered-queries", "2", "--embed-images", "200")
+    proc, res = _run_quick("scale.py", tmp_path, *args, timeout=900)
+    assert "IVF-PQ, 20,000 x 64" in proc.stdout and res["config"]["quick"] is True
+    pq = res["ivfpq"]
+    assert pq["n"] == 20000 and 0 < pq["index_fraction_of_raw"] < 1 and pq["exact_qps"] > 0
+    assert {s["rerank"] for s in pq["sweep"]} == {1, 10} and all(0 < s["recall_at_10"] <= 1 for s in pq["sweep"])
+    # Re-ranking on the raw vectors can only find more of the true neighbours than the codes alone.
+    by = {(s["nprobe"], s["rerank"]): s["recall_at_10"] for s in pq["sweep"]}
+    assert all(by[(p, 10)] >= by[(p, 1)] for p, r in by if r == 1)
+    assert res["exact"]["siamkit_same_top10_as_numpy"] >= 0.99  # both exact, up to float ties
+    assert [(c["backend"], c["rerank"]) for c in res["compact"]] == [
+        ("faiss-sq8", 1), ("faiss-sq8", 4), ("faiss-fp16", 1), ("faiss-fp16", 4)]
+    assert all(c["recall_at_10"] >= 0.9 for c in res["compact"])
+    assert res["qdrant"]["recall_at_10"] >= 0.99 and res["qdrant"]["filtered_recall_at_10"] >= 0.99
+    assert res["embedding"]["ray_equals_local"] is True and res["embedding"]["local_images_per_s"] > 0
+    assert res["estimate"]["raw_float32_gb"] == pytest.approx(25.6)
 
 
 def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(tmp_path, shared_data_dir):

@@ -317,3 +317,21 @@ def test_duplicate_groups_are_the_components_of_accepted_pairs():
     groups = duplicate_groups(z, 199, lambda a, b: (None, np.linalg.norm(a - b, axis=1) < 0.1))
     assert sorted(g.tolist() for g in groups) == sorted(g.tolist() for g in want) and len(groups) > 10
     assert [len(g) for g in groups] == sorted((len(g) for g in groups), reverse=True)
+
+
+@pytest.mark.parametrize("backend,bytes_per_dim,raw_recall", [("faiss-sq8", 1, 0.97), ("faiss-fp16", 2, 0.999)])
+def test_compact_vectors_keep_recall_on_real_data_and_re_ranking_restores_it(backend, bytes_per_dim, raw_recall):
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data.astype("float32")  # 1797 real 8x8 images as 64-d vectors
+    gallery, queries = x[:1500], x[1500:]
+    expected, _ = brute_force_knn(queries, gallery, 10, "euclidean")
+    found = {}
+    for rerank in (1, 4):
+        index = Index(64, "euclidean", backend, {"rerank": rerank})
+        index.add(gallery)
+        found[rerank] = index.search(queries, k=10).ids
+        codes = faiss.downcast_index(index.backend.index.index)
+        assert codes.code_size == 64 * bytes_per_dim and codes.ntotal == 1500
+    assert recall(found[1], expected) >= raw_recall  # the codes alone
+    assert recall(found[4], expected) >= 0.995  # 4k candidates re-ranked on the float32 vectors

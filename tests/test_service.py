@@ -115,6 +115,20 @@ def test_search_ranks_the_gallery_like_the_cli(served, capsys):
     assert status == 200 and [r["id"] for r in multipart["queries"][0]["results"]] == [r["id"] for r in results]
 
 
+def test_search_takes_a_metadata_filter_as_json_or_a_form_field(served):
+    url, paths, _ = served
+    query = [_file(paths[4], "q.png")]
+    status, body = _call(url + "/v1/search", {"files": query, "k": 5, "filter": {"label": "7"}})
+    assert status == 200 and body["queries"][0]["results"]
+    assert {r["label"] for r in body["queries"][0]["results"]} == {"7"}
+    status, form = _call(url + "/v1/search", files=[("files", ("q.png", paths[4].read_bytes()))],
+                         data={"k": 5, "filter": json.dumps({"label": "7"})})
+    assert status == 200 and [r["id"] for r in form["queries"][0]["results"]] == [
+        r["id"] for r in body["queries"][0]["results"]]
+    status, answer = _call(url + "/v1/search", {"files": query, "filter": {"colour": "red"}})
+    assert status == 400 and "metadata field 'colour'" in answer["error"]
+
+
 def test_a_thumbnail_is_a_small_png_by_id(served):
     url, _, _ = served
     status, data = _call(url + "/v1/index/items/3/thumbnail")

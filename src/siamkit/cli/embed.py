@@ -13,7 +13,8 @@ def add_parser(subparsers):
         help="embed files with a trained run",
         description="Embed every image (or .wav clip) below --data with the run's model, batch by batch, and "
         "write the embeddings with their paths and labels (top sub-folder names) to a .npz file that "
-        "`siamkit index build --data` accepts.",
+        "`siamkit index build --data` accepts, or (with --shards) to Parquet shards of (id, path, label, metadata, "
+        "vector) for `siamkit index build --from-shards`, embedded by this process or by Ray workers (--engine ray).",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
     parser.add_argument(
@@ -25,6 +26,10 @@ def add_parser(subparsers):
         help="keras (the run's model, default) or onnx (ONNX Runtime on the run's ONNX export)",
     )
     parser.add_argument("--export", help="with --runtime onnx: the export folder (default: RUN_DIR/export/onnx)")
+    parser.add_argument("--shards", metavar="DIR", help="write Parquet shards into this new folder instead of --out")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="who embeds, with --shards: this process (default) or Ray Data workers")
+    parser.add_argument("--workers", type=int, default=2, help="Ray workers, each loading the run once (default: 2)")
     add_input_options(parser)
     parser.set_defaults(func=run)
 
@@ -43,6 +48,13 @@ def run(args):
         run_ = OnnxRun(run_, args.export)
     else:
         refuse(given(args, "export"), "it names the ONNX export that --runtime onnx embeds with")
+    if args.shards:
+        refuse(["--runtime onnx"] if args.runtime != "keras" else [], "--shards embeds with each worker's Keras model")
+        return _shards(args, run_)
+    if args.engine != "local":
+        from ..errors import ConfigError
+
+        raise ConfigError("--engine ray writes shards: give --shards DIR")
     found = embed_data(run_, args.data, args.batch_size, args.invert, not args.quiet)
     _io.save_npz(
         args.out,
@@ -53,4 +65,25 @@ def run(args):
         distance=np.array(run_.distance),
     )
     print(f"wrote {len(found.embeddings)} embeddings of size {found.embeddings.shape[1]} to {args.out}")
+    return 0
+
+
+def _shards(args, run_):
+    import os
+
+    from ..errors import ConfigError, DataError
+    from ..index import shards
+    from ..index.embedder import embed_paths
+    from ..index.inputs import list_files
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be positive, got {args.workers}")
+    if os.path.exists(args.shards):
+        raise DataError(f"{args.shards} exists already; remove it or choose another folder for the shards")
+    shards.require_arrow()  # pyarrow is needed: say so before embedding
+    paths, labels = list_files(args.data)
+    z = embed_paths(run_.path, paths, args.engine, args.workers, args.batch_size, args.invert, not args.quiet)
+    ids = np.arange(len(paths), dtype=np.int64)
+    shards.write(args.shards, ids, paths, labels, z, run_.fingerprint(), run_.distance)
+    print(f"wrote {len(z)} embeddings of size {z.shape[1]} to {args.shards} ({args.engine} engine)")
     return 0

@@ -13,9 +13,19 @@ def add_parser(subparsers):
         "its k nearest items: rank, id, distance (the run's), label and path, and whether each is a "
         "match at the run's calibrated threshold (from `siamkit evaluate`) or at --threshold.",
     )
-    parser.add_argument("index_dir", metavar="INDEX_DIR", help="the index directory (from `siamkit index build`)")
+    parser.add_argument(
+        "index_dir",
+        metavar="INDEX",
+        help="the index (from `siamkit index build`): a directory, qdrant+local://PATH or qdrant://HOST:PORT",
+    )
     parser.add_argument("queries", metavar="QUERY", nargs="+", help="image or .wav files, or folders of them")
     parser.add_argument("-k", type=int, default=10, help="results per query (default: 10)")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="only items whose metadata FIELD equals VALUE, e.g. label=shoes (repeatable: all must hold)",
+    )
     add_json_option(parser)
     parser.add_argument("--run", help="the run directory, if it moved since the index was built")
     add_threshold_options(parser, "match")
@@ -39,7 +49,7 @@ def run(args):
     import sys
 
     from ..errors import ConfigError
-    from ..index import load
+    from ..index import filters, open_index
     from ..index.inputs import index_run, list_files
     from ..evaluation.calibration import Decision
     from ..index.matching import search_files
@@ -47,7 +57,8 @@ def run(args):
     if args.k < 1:
         raise ConfigError(f"-k must be a positive integer, got {args.k}")
     check_threshold_options(args)
-    index = load(args.index_dir)
+    where = filters.parse(args.filter)
+    index = open_index(args.index_dir)
     run_ = index_run(index, args.run)
     paths = [p for q in args.queries for p in list_files(q)[0]]
     decision = Decision.for_run(run_, args.threshold, args.method)
@@ -55,7 +66,9 @@ def run(args):
         print(
             f"siamkit search: the index {args.index_dir} is empty; add items with `siamkit index add`", file=sys.stderr
         )
-    found = search_files(index, run_, paths, args.k, decision, args.batch_size, args.invert, not args.quiet)
+    found = search_files(
+        index, run_, paths, args.k, decision, args.batch_size, args.invert, not args.quiet, filter=where
+    )
     if args.json:
         threshold = decision.to_json()
         print(

@@ -13,7 +13,8 @@ def add_parser(subparsers):
         "the SIAMKIT_SERVE_API_KEY environment variable, never from the command line.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
-    parser.add_argument("--index", metavar="DIR", help="an index built with this run (from `siamkit index build`); "
+    parser.add_argument("--index", metavar="INDEX", help="an index built with this run (from `siamkit index build`): "
+                        "a folder, or a Qdrant collection (qdrant://HOST:PORT, which several replicas can share); "
                         "search, and items added or removed through the API are saved into it")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
@@ -45,6 +46,7 @@ def run(args):
     import os
 
     from ..errors import ConfigError
+    from ..index.qdrant import is_qdrant
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
@@ -61,7 +63,7 @@ def run(args):
         raise ConfigError(f"siamkit serve needs the serve extra ({err}): pip install \"siamkit[serve]\"") from None
     # Every worker builds the app from these (uvicorn starts workers by import string).
     settings = {
-        "run_dir": os.path.abspath(args.run_dir), "index_dir": args.index and os.path.abspath(args.index),
+        "run_dir": os.path.abspath(args.run_dir), "index_dir": args.index and (args.index if is_qdrant(args.index) else os.path.abspath(args.index)),
         "threshold": args.threshold, "method": args.method, "invert": args.invert,
         "api_key_file": args.api_key_file and os.path.abspath(args.api_key_file),
         "protect_reads": args.protect_reads, "cors_origins": json.dumps(args.cors_origin),

@@ -2,8 +2,13 @@
 
 `Index` holds embeddings with ids and metadata, in the run's distance, and
 searches them with a backend: `exact` (the default, NumPy brute force in
-bounded memory), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq` or `hnswlib`.
+bounded memory), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq`, the compact
+`faiss-sq8` (int8) and `faiss-fp16` (float16) codes, or `hnswlib`.
 `Index.save(dir)` / `load(dir)` use a versioned, checksummed directory format.
+`QdrantIndex` keeps the same kind of index in a Qdrant collection; both
+follow the `VectorIndex` protocol, and `open_index` / `create_index` choose
+between them by location (a folder, or `qdrant+local://PATH` /
+`qdrant://HOST:PORT`). Searches take a metadata filter (`filters`).
 
 Example:
 
@@ -17,5 +22,7 @@ Example:
 
 from .backends import BACKENDS
 from .index import Index, Neighbors, load
+from .protocol import VectorIndex, create_index, open_index
+from .qdrant import QdrantIndex
 
-__all__ = ["BACKENDS", "Index", "Neighbors", "load"]
+__all__ = ["BACKENDS", "Index", "Neighbors", "QdrantIndex", "VectorIndex", "create_index", "load", "open_index"]

@@ -11,6 +11,11 @@ them, so every backend reports the same, exact distances in the run's distance
 - `faiss-ivfpq`: FAISS `IndexIVFPQ`, inverted lists of product-quantised
   codes, trained on a sample of the first vectors added; it fetches
   `rerank * k` candidates, which the exact re-ranking then sorts.
+- `faiss-sq8`, `faiss-fp16`: compact vectors, FAISS `IndexScalarQuantizer`
+  codes of 1 byte (int8, per-dimension ranges trained on the first vectors
+  added) or 2 bytes (float16) per dimension, scanned by brute force; they
+  fetch `rerank * k` candidates, which the exact re-ranking on the stored
+  float32 vectors then sorts.
 - `hnswlib`: the `hnswlib` HNSW graph.
 
 FAISS and hnswlib get vectors through `siamkit.neighbors.prepare`: for cosine they are
@@ -243,6 +248,45 @@ class FaissIVFPQ(_Faiss):
         self.index.nprobe = self.options["nprobe"]
 
 
+class _FaissScalar(_Faiss):
+    """FAISS `IndexScalarQuantizer` codes, brute-force scanned; candidates re-ranked in float32.
+
+    Options: `rerank` (candidates fetched per result), `train_size` (sample
+    of the first vectors added that sets the code ranges), `seed`.
+    """
+
+    distances = ("euclidean", "sqeuclidean", "cosine", "dot")
+    defaults = {"rerank": 4, "train_size": 100_000, "seed": 0}
+    quantizer = None  # the name of the FAISS quantizer type
+
+    @property
+    def rerank(self):
+        return self.options["rerank"]
+
+    def _build(self, sample):
+        faiss, opts = self.faiss, self.options
+        if len(sample) > opts["train_size"]:
+            rng = np.random.default_rng(opts["seed"])
+            sample = sample[np.sort(rng.choice(len(sample), opts["train_size"], replace=False))]
+        codes = faiss.IndexScalarQuantizer(self.store.dim, getattr(faiss.ScalarQuantizer, self.quantizer), self._metric())
+        codes.train(sample)
+        return faiss.IndexIDMap2(codes)
+
+
+class FaissSQ8(_FaissScalar):
+    """int8 codes (1 byte per dimension): a quarter of the float32 bytes."""
+
+    name = "faiss-sq8"
+    quantizer = "QT_8bit"
+
+
+class FaissFP16(_FaissScalar):
+    """float16 codes (2 bytes per dimension): half the float32 bytes."""
+
+    name = "faiss-fp16"
+    quantizer = "QT_fp16"
+
+
 class Hnswlib(Backend):
     """`hnswlib` graph; removed ids are marked deleted in the graph.
 
@@ -308,7 +352,7 @@ class Hnswlib(Backend):
         self._capacity = self.index.get_max_elements()
 
 
-BACKENDS = {cls.name: cls for cls in (Exact, FaissFlat, FaissHNSW, FaissIVFPQ, Hnswlib)}
+BACKENDS = {cls.name: cls for cls in (Exact, FaissFlat, FaissHNSW, FaissIVFPQ, FaissSQ8, FaissFP16, Hnswlib)}
 
 
 def get(name, store, options=None):

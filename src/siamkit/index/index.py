@@ -27,8 +27,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError, DataError
-from ..neighbors import prepare, rerank
-from . import backends, files
+from ..neighbors import prepare, rerank, top_k_rows, with_norm_column
+from . import backends, files, filters
 from .store import BLOCK_ROWS, EmbeddingStore, as_vectors
 
 Neighbors = collections.namedtuple("Neighbors", ["distances", "ids"])
@@ -42,13 +42,22 @@ where the index holds fewer than `k` items.
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
-def _check_k(k):
+def check_fingerprint(own, given):
+    """Raise a `DataError` if the model fingerprint `given` is not an index's own (`own`); None checks nothing."""
+    if given is not None and own is not None and given != own:
+        raise DataError(
+            f"the embeddings come from another model (fingerprint {given[:12]}) than this index "
+            f"(fingerprint {own[:12]}); embed them with the index's run or rebuild the index"
+        )
+
+
+def check_k(k):
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
     return int(k)
 
 
-def _as_ids(ids, name="ids"):
+def as_ids(ids, name="ids"):
     ids = np.asarray(ids)
     if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
         raise DataError(f"{name} must be a 1-D array of integers, got {ids.dtype} {ids.shape}")
@@ -64,8 +73,8 @@ class Index:
         dim: embedding size.
         distance: `euclidean` (default), `sqeuclidean`, `manhattan`, `cosine`
             or `dot` (a similarity: highest first). Use the run's distance.
-        backend: `exact` (default), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq`
-            or `hnswlib`; see `siamkit.index.backends`.
+        backend: `exact` (default), `faiss-flat`, `faiss-hnsw`, `faiss-ivfpq`,
+            `faiss-sq8`, `faiss-fp16` or `hnswlib`; see `siamkit.index.backends`.
         options: dict of backend options (for example `{"ef_search": 128}`).
         fingerprint: `Run.fingerprint()` of the model that makes the
             embeddings; embeddings and queries from another model are refused.
@@ -77,7 +86,9 @@ class Index:
         self.backend = backends.get(backend, self.store, options)
         self.fingerprint = fingerprint
         self.info = dict(info or {})
+        self.location = None  # the directory it was loaded from or last saved to
         self._metadata = {}
+        self._fields = None  # metadata fields with a value, built on demand
 
     @property
     def dim(self):
@@ -92,6 +103,10 @@ class Index:
         return self.distance == "dot"
 
     @property
+    def backend_name(self):
+        return self.backend.name
+
+    @property
     def ids(self):
         """All ids, in the order they were added."""
         return self.store.ids
@@ -104,11 +119,22 @@ class Index:
 
     def check_model(self, fingerprint):
         """Raise a `DataError` if `fingerprint` names another model than the index's."""
-        if fingerprint is not None and self.fingerprint is not None and fingerprint != self.fingerprint:
-            raise DataError(
-                f"the embeddings come from another model (fingerprint {fingerprint[:12]}) than this index "
-                f"(fingerprint {self.fingerprint[:12]}); embed them with the index's run or rebuild the index"
-            )
+        check_fingerprint(self.fingerprint, fingerprint)
+
+    def contains(self, ids):
+        """Boolean array: which of `ids` are in the index."""
+        return self.store.rows_of(as_ids(ids)) >= 0
+
+    def new_ids(self, n):
+        """`n` ids not in the index: consecutive numbers after the largest id so far."""
+        start = int(self.store.ids.max()) + 1 if len(self) else 0
+        return np.arange(start, start + n, dtype=np.int64)
+
+    def fields(self):
+        """The metadata fields that at least one item has a value (not None) for."""
+        if self._fields is None:
+            self._fields = {k for record in self._metadata.values() for k, v in record.items() if v is not None}
+        return set(self._fields)
 
     def add(self, embeddings, ids=None, metadata=None, fingerprint=None):
         """Add embeddings; returns their ids.
@@ -134,13 +160,13 @@ class Index:
             self.store.keep(np.arange(len(self.store)) < size)
             raise
         self._metadata.update((int(i), r) for i, r in zip(ids, records) if r)
+        self._fields = None
         return ids
 
     def _new_ids(self, ids, n):
         if ids is None:
-            start = int(self.store.ids.max()) + 1 if len(self) else 0
-            return np.arange(start, start + n, dtype=np.int64)
-        ids = _as_ids(ids)
+            return self.new_ids(n)
+        ids = as_ids(ids)
         if len(ids) != n:
             raise DataError(f"got {len(ids)} ids for {n} embeddings")
         if len(np.unique(ids)) != n:
@@ -173,7 +199,7 @@ class Index:
 
     def remove(self, ids):
         """Remove items by id. Raises a `DataError` (removing nothing) if any id is absent."""
-        ids = np.unique(_as_ids(ids))
+        ids = np.unique(as_ids(ids))
         rows = self.store.rows_of(ids)
         if (rows < 0).any():
             raise DataError(f"ids not in the index: {ids[rows < 0][:10].tolist()}")
@@ -183,23 +209,44 @@ class Index:
         self.backend.remove(ids)
         for i in ids.tolist():
             self._metadata.pop(i, None)
+        self._fields = None
 
-    def search(self, queries, k=10, fingerprint=None):
+    def search(self, queries, k=10, fingerprint=None, filter=None):
         """The `k` nearest items of each query.
 
         Args:
             queries: `(n, dim)` array (or one `(dim,)` vector).
             k: results per query.
             fingerprint: the fingerprint of the model that made `queries`.
+            filter: only items whose metadata passes it (see
+                `siamkit.index.filters`), e.g. `{"label": "shoes"}`. Filtered
+                searches are exact whatever the backend: they scan only the
+                items that pass.
 
         Returns:
             `Neighbors(distances, ids)`, each `(n, k)`.
         """
         self.check_model(fingerprint)
-        k = _check_k(k)
+        k = check_k(k)
+        filter = filters.check(filter)
         q = prepare(as_vectors(queries, self.dim, "queries"), self.distance)
-        rows, dist = rerank(q, self.backend.candidates(q, k), self.store.vectors, k, self.distance)
+        if filter is None:
+            candidates = self.backend.candidates(q, k)
+        else:
+            filters.check_fields(filter, self.fields(), "the index")
+            candidates = self._filtered_candidates(q, k, filter)
+        rows, dist = rerank(q, candidates, self.store.vectors, k, self.distance)
         return Neighbors(dist, self.store.ids_at(rows))
+
+    def _filtered_candidates(self, q, k, filter):
+        """Exact candidate rows among the items that pass `filter` (in row order, so ties keep their order)."""
+        passing = [i for i, record in self._metadata.items() if filters.matches(record, filter)]
+        rows = np.sort(self.store.rows_of(np.array(passing, np.int64)))
+        if len(rows) == 0:
+            return np.full((len(q), k), -1, np.int64)
+        subset = with_norm_column(self.store.vectors(rows), self.distance)
+        found = top_k_rows(q, lambda: [(0, subset)], k, self.distance)
+        return np.where(found >= 0, rows[np.maximum(found, 0)], -1)
 
     def metadata(self, ids):
         """Metadata dicts of `ids` (`{}` for items added without metadata)."""
@@ -207,21 +254,27 @@ class Index:
 
     def embeddings(self, ids):
         """Stored embeddings of `ids`, `(n, dim)`, as they were added."""
-        rows = self.store.rows_of(_as_ids(ids))
+        rows = self.store.rows_of(as_ids(ids))
         if (rows < 0).any():
             raise DataError(f"ids not in the index: {np.asarray(ids)[rows < 0][:10].tolist()}")
         return self.store.vectors(rows)
 
-    def save(self, directory, lock_timeout=files.LOCK_TIMEOUT):
+    def save(self, directory=None, lock_timeout=files.LOCK_TIMEOUT):
         """Write the index to `directory` (see `siamkit.index.files`), holding its write lock.
+
+        `directory` defaults to the one the index was loaded from or last
+        saved to.
 
         Another writer of `directory` is waited for up to `lock_timeout`
         seconds, then a `DataError` is raised.
         """
-        directory = os.fspath(directory)
+        if directory is None and self.location is None:
+            raise ConfigError("this index was never saved or loaded: pass the directory to save it to")
+        directory = os.fspath(self.location if directory is None else directory)
         os.makedirs(directory, exist_ok=True)
         with files.locked(directory, lock_timeout):
             self._save(directory)
+        self.location = directory
 
     def _save(self, directory):
         generation = 1
@@ -301,6 +354,7 @@ class Index:
             index._metadata = {int(r.pop("id")): r for r in metadata}
         except (AttributeError, KeyError, TypeError, ValueError):
             raise DataError(f"{records['metadata']['name']} in {directory!r} is malformed; rebuild the index") from None
+        index.location = directory
         return index
 
 

@@ -33,21 +33,23 @@ def pair_matcher(run, decision):
     return score_and_decide
 
 
-def search_files(index, run, paths, k, decision=None, batch_size=256, invert=None, progress=True):
+def search_files(index, run, paths, k, decision=None, batch_size=256, invert=None, progress=True, filter=None):
     """Ranked results of query files: a list of `{"query", "results": [...]}`.
 
-    `run` must be the index's run (see `inputs.index_run`). With a
-    `decision` that has a threshold, each result also gets the pair head's
-    `score` and `match`.
+    `index` is any `VectorIndex`; `run` must be its run (see
+    `inputs.index_run`). With a `decision` that has a threshold, each result
+    also gets the pair head's `score` and `match`. `filter` keeps only items
+    whose metadata passes it (see `filters`).
     """
     from .inputs import embed_files
 
-    return search_embeddings(index, run, embed_files(run, paths, batch_size, invert, progress), paths, k, decision)
+    z = embed_files(run, paths, batch_size, invert, progress)
+    return search_embeddings(index, run, z, paths, k, decision, filter)
 
 
-def search_embeddings(index, run, z, queries, k, decision=None):
+def search_embeddings(index, run, z, queries, k, decision=None, filter=None):
     """`search_files` for query embeddings `z` made by `run`, one row per name in `queries`."""
-    found = index.search(z, k)
+    found = index.search(z, k, filter=filter)
     decide = None if decision is None or decision.threshold is None else pair_matcher(run, decision)
     out = []
     for query, zq, dist, ids in zip(queries, z, found.distances, found.ids):

@@ -9,7 +9,7 @@ unless noted:
 | --- | --- | --- |
 | `POST /v1/embed` | `files` | `{"dim", "embeddings"}` |
 | `POST /v1/compare` | `a`, `b` | score, distance, similarity, threshold and its source, decision |
-| `POST /v1/search` | `files`, `k` | per query: id, label, distance, score, match, thumbnail URL |
+| `POST /v1/search` | `files`, `k`, `filter` | per query: id, label, distance, score, match, thumbnail URL |
 | `POST /v1/index/items` (key) | `files`, `labels`, `metadata` | the new ids |
 | `DELETE /v1/index/items/{id}` (key) | | the removed id |
 | `GET /v1/index/items/{id}/thumbnail` | | a PNG |
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIAMKIT_SERVE_")
 
     run_dir: str | None = pydantic.Field(None, description="the run, for `app_from_env`")
-    index_dir: str | None = pydantic.Field(None, description="the index folder, for `app_from_env`")
+    index_dir: str | None = pydantic.Field(None, description="the index folder or Qdrant URI, for `app_from_env`")
     threshold: float | None = None
     method: Literal["accuracy", "eer", "far"] | None = None
     invert: bool | None = None
@@ -125,6 +125,9 @@ class CompareRequest(pydantic.BaseModel):
 class SearchRequest(pydantic.BaseModel):
     files: list[FileB64] = pydantic.Field(min_length=1)
     k: int = pydantic.Field(10, ge=1, strict=True, description="results per query; capped at the service's max_k")
+    filter: dict[str, str | int | bool | list[str | int | bool]] | None = pydantic.Field(
+        None, description="only items whose metadata matches, e.g. {\"label\": \"shoes\"}", examples=[{"label": "3"}]
+    )
 
 
 class NewItem(pydantic.BaseModel):
@@ -390,20 +393,20 @@ def create_app(run, index=None, settings=None):
 
     Args:
         run: a `siamkit.runs.Run` or its directory.
-        index: an index folder (from `siamkit index build`; writable through
-            the API), a loaded `siamkit.index.Index` (read-only), or None.
+        index: an index folder or Qdrant URI (from `siamkit index build`;
+            writable through the API), an opened index (read-only), or None.
         settings: a `Settings`; default: `Settings()` (from the environment).
 
     The model is loaded here, once; the batcher starts with the app.
     """
-    from ..index import Index, load
+    from ..index import open_index
     from ..runs import Run
 
     settings = settings or Settings()
     run = run if isinstance(run, Run) else Run(run)
     index_dir = None
-    if index is not None and not isinstance(index, Index):
-        index_dir, index = os.fspath(index), load(index)
+    if isinstance(index, (str, os.PathLike)):
+        index_dir, index = os.fspath(index), open_index(os.fspath(index))
     key = settings.key()
     if settings.protect_reads and key is None:
         raise ConfigError("--protect-reads needs an API key: give --api-key-file FILE or set SIAMKIT_SERVE_API_KEY")
@@ -565,16 +568,17 @@ def _add_routes(app, service, settings, key, metrics):
 
     @app.post("/v1/search", response_model=SearchResponse, tags=["similarity"], dependencies=[read],
               responses=_ERRORS, summary="The nearest index items of each file",
-              openapi_extra=_body_doc(SearchRequest, {"files": "files", "k": "integer"}))
+              openapi_extra=_body_doc(SearchRequest, {"files": "files", "k": "integer", "filter": "filter"}))
     async def search(request: Request):
         got = await _form_or_json(request, SearchRequest, settings.max_files)
         if isinstance(got, tuple):
             files, fields = got
             k = _int_field(fields, "k", 10)
+            where = _json_object(fields["filter"][0], "filter") if fields.get("filter") else None
             files = files.get("files", [])
         else:
-            files, k = _decoded(got.files, "files"), got.k
-        return await call(service.search_uploads, files, k)
+            files, k, where = _decoded(got.files, "files"), got.k, got.filter
+        return await call(service.search_uploads, files, k, where)
 
     @app.post("/v1/index/items", response_model=AddResponse, status_code=201, tags=["index"],
               dependencies=[write], responses=_ERRORS, summary="Add files to the index (API key)",
@@ -641,13 +645,13 @@ def _int_field(fields, name, default):
         raise DataError(f"{name} must be a positive integer, got {values[0]!r}") from None
 
 
-def _json_object(text):
+def _json_object(text, what="metadata"):
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise DataError(f"each metadata field must be a JSON object, got {text[:80]!r}")
+        raise DataError(f"each {what} field must be a JSON object, got {text[:80]!r}")
     return value
 
 
@@ -658,6 +662,7 @@ _FORM_TYPES = {
     "id": {"type": "integer", "minimum": 0, "description": "an index item's id, in place of b"},
     "strings": {"type": "array", "items": {"type": "string"}, "description": "one per file"},
     "json": {"type": "array", "items": {"type": "string"}, "description": "one JSON object per file"},
+    "filter": {"type": "string", "description": "a JSON object of metadata values, e.g. {\"label\": \"shoes\"}"},
 }
 
 

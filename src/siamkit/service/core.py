@@ -35,6 +35,7 @@ import numpy as np
 
 from ..datasets.memory import MemoryFile
 from ..errors import ConfigError, DataError, SiamkitError
+from ..index.qdrant import is_qdrant
 
 # Answered 400 with the message: bad input, or a file gone missing or unreadable (the message names it).
 CLIENT_ERRORS = (SiamkitError, FileNotFoundError, PermissionError)
@@ -109,14 +110,19 @@ class SimilarityService:
 
     Args:
         run: the `siamkit.runs.Run` whose model embeds and compares.
-        index: a `siamkit.index.Index` built with that run, for search; None
-            leaves search unavailable.
+        index: an index built with that run (any `siamkit.index.VectorIndex`:
+            a folder index or a Qdrant collection), for search; None leaves
+            search unavailable.
         threshold: decision threshold in the pair head's units; default: the
             run's calibrated one (from `siamkit evaluate`), if any.
         method: which calibrated threshold (`accuracy`, `eer`, `far`).
         invert: read images as dark ink on white.
-        index_dir: the folder `index` was loaded from; index writes are saved
-            there (without it the index is read-only).
+        index_dir: where `index` was opened from (a folder or a Qdrant URI);
+            index writes are saved there (without it the index is read-only).
+            Files added through the service are kept in its `uploads`
+            sub-folder for a folder index; a Qdrant index, which replicas on
+            other machines share, keeps no files (those items get no
+            thumbnail).
         limits: a `Limits`.
         batcher: a `Batcher` over `embed_now`, or None to call the model directly.
 
@@ -134,7 +140,9 @@ class SimilarityService:
         if index is not None:
             index.check_model(self.fingerprint)
         self.run, self.index, self.invert = run, index, invert
-        self.index_dir = None if index_dir is None else os.path.abspath(index_dir)
+        self.index_dir = None if index_dir is None or is_qdrant(index_dir) else os.path.abspath(index_dir)
+        self.index_location = index_dir if is_qdrant(index_dir) else self.index_dir
+        self.uploads = None if self.index_dir is None else os.path.join(self.index_dir, UPLOADS)
         self.limits = limits or Limits()
         self.decision = Decision.for_run(run, threshold, method)
         self.batcher = batcher
@@ -174,8 +182,8 @@ class SimilarityService:
             "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "fingerprint": self.fingerprint,
             "index": None if self.index is None else {
-                "size": len(self.index), "distance": self.index.distance, "backend": self.index.backend.name,
-                "writable": self.index_dir is not None,
+                "size": len(self.index), "distance": self.index.distance, "backend": self.index.backend_name,
+                "writable": self.index_location is not None,
             },
         }
 
@@ -300,8 +308,12 @@ class SimilarityService:
         with self._lock:
             return compare_embeddings(self.run, z_a, z_b, self.decision)
 
-    def search_uploads(self, uploads, k=10):
-        """The `k` nearest index items of each file: id, label, distance, score, match, thumbnail URL."""
+    def search_uploads(self, uploads, k=10, filter=None):
+        """The `k` nearest index items of each file: id, label, distance, score, match, thumbnail URL.
+
+        `filter` keeps only items whose metadata passes it (`{"label": "shoes"}`, see
+        `siamkit.index.filters`).
+        """
         from ..index.matching import search_embeddings
 
         index = self._need_index()
@@ -311,7 +323,7 @@ class SimilarityService:
         with self._index_lock:
             k = min(k, self.limits.max_k, max(len(index), 1))  # more than the index holds would only pad
             with self._lock:
-                found = search_embeddings(index, self.run, z, [u.name for u in uploads], k, self.decision)
+                found = search_embeddings(index, self.run, z, [u.name for u in uploads], k, self.decision, filter)
         for query in found:
             query["results"] = [self._public_result(r) for r in query["results"]]
         return {"distance": index.distance, "k": k, "queries": found}
@@ -326,7 +338,7 @@ class SimilarityService:
     def _need_index(self, write=False):
         if self.index is None:
             raise ConfigError("this service has no index; start it with `siamkit serve RUN_DIR --index INDEX_DIR`")
-        if write and self.index_dir is None:
+        if write and self.index_location is None:
             raise ConfigError("this service's index is read-only (it was not loaded from a folder)")
         return self.index
 
@@ -349,23 +361,25 @@ class SimilarityService:
                 raise DataError(f"metadata keys 'id' and 'path' are the service's; rename them in {record!r}")
         exts = self._check(uploads)
         z = self._embed_uploads(uploads, exts)
-        folder = os.path.join(self.index_dir, UPLOADS)
-        os.makedirs(folder, exist_ok=True)
+        if self.uploads is not None:
+            os.makedirs(self.uploads, exist_ok=True)
         with self._index_lock:
-            start = int(index.ids.max()) + 1 if len(index) else 0
-            ids = np.arange(start, start + n, dtype=np.int64)
-            paths = [os.path.join(folder, f"{i}{ext}") for i, ext in zip(ids, exts)]
-            records = [{**m, "path": p, **({"label": lab} if lab is not None else {})}
+            ids = index.new_ids(n)
+            paths = [None if self.uploads is None else os.path.join(self.uploads, f"{i}{ext}")
+                     for i, ext in zip(ids, exts)]
+            records = [{**m, **({"path": p} if p else {}), **({"label": lab} if lab is not None else {})}
                        for m, p, lab in zip(metadata, paths, labels)]
             index.add(z, ids=ids, metadata=records, fingerprint=self.fingerprint)
             try:
                 for path, upload in zip(paths, uploads):
-                    _write_atomic(path, upload.data)
-                index.save(self.index_dir)
+                    if path is not None:
+                        _write_atomic(path, upload.data)
+                index.save(self.index_location)
             except BaseException:
                 index.remove(ids)
                 for path in paths:
-                    _remove_quietly(path)
+                    if path is not None:
+                        _remove_quietly(path)
                 raise
             return {"ids": ids.tolist(), "index_size": len(index)}
 
@@ -373,17 +387,17 @@ class SimilarityService:
         """Remove one item from the index and save it; returns `{"id", "index_size"}`."""
         index = self._need_index(write=True)
         with self._index_lock:
-            if item_id not in set(index.ids.tolist()):
+            if not index.contains([item_id])[0]:
                 raise NotFound(f"no item {item_id} in the index")
             z, meta = index.embeddings([item_id]), index.metadata([item_id])
             index.remove([item_id])
             try:
-                index.save(self.index_dir)
+                index.save(self.index_location)
             except BaseException:
                 index.add(z, ids=[item_id], metadata=meta)
                 raise
             path = meta[0].get("path")
-            if isinstance(path, str) and os.path.dirname(path) == os.path.join(self.index_dir, UPLOADS):
+            if isinstance(path, str) and self.uploads is not None and os.path.dirname(path) == self.uploads:
                 _remove_quietly(path)
             return {"id": item_id, "index_size": len(index)}
 
@@ -391,7 +405,7 @@ class SimilarityService:
         """The server file of an index item's image: found by id, so no path from a request reaches the disk."""
         index = self._need_index()
         with self._index_lock:
-            known = item_id in set(index.ids.tolist())
+            known = bool(index.contains([item_id])[0])
             path = index.metadata([item_id])[0].get("path") if known else None
         if not known:
             raise NotFound(f"no item {item_id} in the index")
@@ -428,7 +442,7 @@ class SimilarityService:
 
     def search(self, body):
         self._need_index()
-        return self.search_uploads(_files(body, "files"), body.get("k", 10))
+        return self.search_uploads(_files(body, "files"), body.get("k", 10), body.get("filter"))
 
 
 def _write_atomic(path, data):
