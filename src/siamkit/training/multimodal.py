@@ -444,6 +444,17 @@ def evaluate(run, data_dir=None):
         `{"audio_to_image": {"R@1": ..}, "image_to_audio": {..}}`.
     """
     run = run if isinstance(run, runs.Run) else runs.Run(run)
+    test = test_data(run, data_dir)
+    return recall_table(_retrieval(run.model, test["images"], test["digits"], test["clips"], test["spoken"], run.config))
+
+
+def test_data(run, data_dir=None):
+    """The test split a multimodal run is evaluated on: MNIST test images and the FSDD test takes.
+
+    Returns:
+        A dict: `images`, `digits` (their labels), `clips`, `spoken` (their
+        digits) and `sample_rate`.
+    """
     if run.config.get("task") != TASK:
         raise DataError(f"{run.path!r} is not a multimodal run (its config has no task = {TASK!r})")
     config = {**run.config, "data_dir": data_dir or run.config.get("data_dir")}
@@ -453,8 +464,10 @@ def evaluate(run, data_dir=None):
                         f"{data['num_samples']}")
     test = data["audio"]["meta"]["index"] < TEST_TAKES
     x_test, y_test = data["images"]["test"]
-    clips, spoken = data["audio"]["x"][test], data["audio"]["y"][test]
-    return recall_table(_retrieval(run.model, x_test, y_test, clips, spoken, run.config))
+    return {
+        "images": x_test, "digits": y_test, "clips": data["audio"]["x"][test], "spoken": data["audio"]["y"][test],
+        "sample_rate": data["sample_rate"],
+    }
 
 
 def format_metrics(metrics):
