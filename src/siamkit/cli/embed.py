@@ -18,6 +18,11 @@ def add_parser(subparsers):
         "--data", required=True, help="a folder (searched at any depth), a file, or a .npz of inputs `x`"
     )
     parser.add_argument("--out", default="embeddings.npz", help="output .npz (default: embeddings.npz)")
+    parser.add_argument(
+        "--projector", metavar="DIR",
+        help="also write DIR for TensorBoard's embedding projector (tensors.tsv, metadata.tsv, sprite.png, "
+        "projector_config.pbtxt): `tensorboard --logdir DIR`",
+    )
     add_input_options(parser)
     parser.set_defaults(func=run)
 
@@ -38,4 +43,36 @@ def run(args):
         distance=np.array(run_.distance),
     )
     print(f"wrote {len(found.embeddings)} embeddings of size {found.embeddings.shape[1]} to {args.out}")
+    if args.projector:
+        _projector(run_, args, found)
     return 0
+
+
+def _projector(run_, args, found):
+    """The projector folder, with thumbnails of image files read as the run reads them (none for audio or .npz rows)."""
+    from ..datasets._progress import progress
+    from ..report import write_projector
+
+    import os
+
+    images = None
+    if len(run_.input_shape) == 3 and os.path.isfile(found.paths[0]):  # image files, not rows of a .npz
+        images = _Thumbnails(run_, found.paths, args.invert)
+    write_projector(
+        args.projector, found.embeddings, ["" if lab is None else str(lab) for lab in found.labels], found.paths,
+        images, progress=lambda items: progress(items, "thumbnails", not args.quiet, unit="image"),
+    )
+    print(f"wrote {args.projector} for TensorBoard's projector (tensorboard --logdir {args.projector})")
+
+
+class _Thumbnails:
+    """Images of files, read one at a time as the run reads them (the sprite needs each once)."""
+
+    def __init__(self, run_, paths, invert):
+        self.run, self.paths, self.invert = run_, paths, invert
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.run.read_inputs([self.paths[i]], invert=self.invert)[0]

@@ -215,6 +215,7 @@ class ModelCard(pydantic.BaseModel):
     calibration: dict | None
     metrics: dict[str, float]
     fingerprint: str
+    report: str | None = pydantic.Field(description="where the run's HTML report is served, when it has one")
     index: IndexCard | None
 
 
@@ -610,6 +611,11 @@ def _add_routes(app, service, settings, key, metrics):
              summary="The model card: run, backbone, distance, threshold, metrics, index")
     async def model_card():
         return await call(service.model_card)
+
+    @app.get("/report", tags=["service"], dependencies=[read], response_class=FileResponse,
+             summary="The run's HTML report (`siamkit report`)", responses={404: {"model": ErrorBody}})
+    async def run_report():
+        return FileResponse(service.report_path(), media_type="text/html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/health/live", tags=["service"], summary="The process answers")
     async def live():
