@@ -91,7 +91,7 @@ def plot_score_histogram(labels, scores, path, threshold=None, higher_is_similar
         ax.axvline(value, c="k", ls=style, label=f"{name} = {value:.4g}")
     kind = "similarity" if higher_is_similar else "distance"
     ax.set(xlabel=xlabel or kind, ylabel="density", title=title or f"pair {kind}s")
-    ax.legend()
+    ax.legend(fontsize="small", framealpha=0.8)
     return _save(fig, path)
 
 

@@ -49,6 +49,7 @@ def _uri(fig):
 def curves_uris(history):
     """One figure per logged quantity (a loss with its `val_` twin), each value against the epoch."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row.get("epoch", i) + 1 for i, row in enumerate(history)]
     names = sorted({k for row in history for k in row if k != "epoch"})
@@ -61,6 +62,7 @@ def curves_uris(history):
             if name in names:
                 ax.plot(epochs, [row.get(name, float("nan")) for row in history], marker="o", ms=3, label=name)
         ax.set(xlabel="epoch", title=base)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         figures.append((base, _uri(fig)))

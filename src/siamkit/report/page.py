@@ -35,19 +35,19 @@ def img(uri, alt, cls=None, title=None):
 
 
 def table(header, rows, row_classes=None, cls=None):
-    """A `<table>` of already-formatted cells; cells are escaped unless they are `Raw`."""
+    """A `<table>` of already-formatted cells (no header row when `header` is None); cells are escaped unless `Raw`."""
 
     def cell(tag, value):
         return f"<{tag}>{value if isinstance(value, Raw) else esc(value)}</{tag}>"
 
-    head = "".join(cell("th", h) for h in header)
+    head = "" if header is None else "<thead><tr>" + "".join(cell("th", h) for h in header) + "</tr></thead>"
     body = []
     for i, row in enumerate(rows):
         row_cls = row_classes[i] if row_classes else None
         attr = f' class="{esc(row_cls)}"' if row_cls else ""
         body.append(f"<tr{attr}>" + "".join(cell("td", v) for v in row) + "</tr>")
     attr = f' class="{esc(cls)}"' if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table{attr}>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
 class Raw(str):

@@ -72,7 +72,7 @@ def card(found):
     rows.append(["report made on", f"{platform.machine()}, {os.cpu_count()} CPU cores, "
                  f"{platform.system()} {platform.release()}, Python {platform.python_version()}"])
     options = table(["option", "value"], [[k, _value(v)] for k, v in sorted(config.items())])
-    return table(["", ""], rows, cls="card") + f"<details><summary>every resolved option</summary>{options}</details>"
+    return table(None, rows, cls="card") + f"<details><summary>every resolved option</summary>{options}</details>"
 
 
 def curves(found):
