@@ -141,6 +141,24 @@ def test_projection_falls_back_from_tsne_to_pca_above_the_limit(monkeypatch):
     assert name == "t-SNE" and xy.shape == (40, 2) and xy.min() == 0 and xy.max() == 1
 
 
+def test_the_cross_modal_section_shows_images_and_playable_spectrograms():
+    from siamkit.report import sections
+
+    rng = np.random.default_rng(0)
+    images, clips = rng.random((3, 8, 8, 1)), rng.uniform(-1, 1, (4, 800)).astype("float32")
+    digits, spoken = np.array([0, 1, 2]), np.array([0, 1, 2, 0])
+    knn = lambda q, r: (np.argsort(rng.random((len(q), len(r))), axis=1)[:, :2], rng.random((len(q), 2)))  # noqa: E731
+    found = evidence.Evidence(run=None, crossmodal={
+        "images": images, "digits": digits, "clips": clips, "spoken": spoken, "sample_rate": 8000,
+        "image_to_audio": knn(images, clips), "audio_to_image": knn(clips, images)})
+    html = sections.crossmodal(found)
+    to_audio, to_image = html.split("<h3>Audio to image</h3>")
+    assert to_audio.count('<audio controls') == 3 * 2 and to_image.count('<audio controls') == 4
+    assert to_audio.count('class="spec') == 6 and to_image.count('class="thumb') == 4 * 2
+    wav = base64.b64decode(re.search(r'src="data:audio/wav;base64,([^"]+)"', html).group(1))
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) == 44 + 2 * 800
+
+
 def _copy(run, tmp_path, name):
     target = tmp_path / name
     shutil.copytree(run.path, target)
@@ -284,7 +302,6 @@ def test_the_report_renders_in_chromium(built, browser, shots):
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
     browser.save_screenshot(str(shots / "report-map.png"))
-    height = browser.execute_script("return document.body.scrollHeight")
-    full = browser.execute_cdp_cmd("Page.captureScreenshot", {
-        "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": 1100, "height": height, "scale": 1}})
-    (shots / "report.png").write_bytes(base64.b64decode(full["data"]))
+    for key in ("card", "verification", "failures", "neighbours"):
+        browser.execute_script("arguments[0].scrollIntoView()", browser.find_element("id", key))
+        browser.save_screenshot(str(shots / f"report-{key}.png"))
