@@ -75,7 +75,7 @@ def time_report(run_dir, out, projection):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 held-out images, 1 epoch: a smoke test")
-    parser.add_argument("--train-per-class", type=int, default=600, help="training images of each digit 0-4")
+    parser.add_argument("--train-per-class", type=int, default=300, help="training images of each digit 0-4")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--projections", nargs="+", default=["pca", "tsne"], choices=("pca", "tsne", "umap", "auto"))
     parser.add_argument("--keep", help="keep the run and the reports in this folder")

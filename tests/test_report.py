@@ -11,6 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import brute_force_knn, clustered
 
 from siamkit import report
 from siamkit.cli import main
@@ -131,6 +132,20 @@ def test_confused_pairs_and_per_class_retrieval_count_what_they_say():
                  "map_at_r": np.array([1.0, 0, 1, 0.5]), "recall_at_k": {"1": np.array([1.0, 0, 1, 1])}}
     rows = analysis.per_class_retrieval(per_query, np.array([0, 0, 1, 1, 2, 2]))
     assert [r["label"] for r in rows] == [0, 1] and rows[0]["map_at_r"] == 0.5 and rows[1]["queries"] == 2
+
+
+def test_retrieval_hands_back_the_neighbours_of_its_own_search():
+    from siamkit.evaluation import retrieval_metrics
+
+    z = clustered(300, dim=8, centers=6)
+    y = np.random.default_rng(0).integers(0, 6, 300)
+    for distance in ("euclidean", "cosine"):
+        got = retrieval_metrics(z, y, distance=distance, ks=(1, 5), per_query=True, neighbors=7)
+        idx, dist = brute_force_knn(z, z, 7, distance, exclude_self=True)
+        assert np.array_equal(got["neighbors"][0], idx) and np.allclose(got["neighbors"][1], dist, atol=1e-5)
+        plain = retrieval_metrics(z, y, distance=distance, ks=(1, 5))
+        assert {k: got[k] for k in plain} == plain
+        assert got["per_query"]["map_at_r"].mean() == pytest.approx(plain["map_at_r"], abs=1e-12)
 
 
 def test_projection_falls_back_from_tsne_to_pca_above_the_limit(monkeypatch):

@@ -44,6 +44,7 @@ def retrieval_metrics(
     ks=(1, 5, 10),
     chunk_size=None,
     per_query=False,
+    neighbors=0,
 ):
     """Precision@1, recall@K, R-precision and MAP@R of an embedding set.
 
@@ -57,13 +58,16 @@ def retrieval_metrics(
         ks: the K of recall@K; each must be at most the references available.
         chunk_size: queries per kNN block (see `siamkit.neighbors.knn`).
         per_query: also return each query's values, for per-class tables.
+        neighbors: also return the first `neighbors` neighbors of every
+            query, from the same search (at most the search depth).
 
     Returns:
         A dict with `precision_at_1`, `recall_at_k` (`{"1": .., "5": ..}`),
         `r_precision`, `map_at_r`, `n_queries`, `n_queries_without_match`;
         with `per_query`, also `per_query`: `{"query": indices of the queries
         with a match, "precision_at_1", "r_precision", "map_at_r": arrays over
-        them, "recall_at_k": {"1": array, ...}}`.
+        them, "recall_at_k": {"1": array, ...}}`; with `neighbors`, also
+        `neighbors`: `(indices, distances)` of every query, `(n, neighbors)`.
     """
     query_labels = _check_labels(query_labels, len(queries), "query_labels")
     same_set = references is None
@@ -87,11 +91,14 @@ def retrieval_metrics(
             "no query has a reference of its own class, so retrieval metrics are undefined; "
             "each class needs at least two samples (or a reference sample)"
         )
-    depth = int(min(available, max(r_all.max(), ks[-1])))
+    depth = int(min(available, max(r_all.max(), ks[-1], neighbors)))
 
     totals = {"p1": 0.0, "rp": 0.0, "map": 0.0, **{k: 0.0 for k in ks}}
     rows = {"p1": [], "rp": [], "map": [], **{k: [] for k in ks}}
-    for start, idx, _ in iter_knn(queries, references, depth, distance, same_set, chunk_size):
+    nearest = []
+    for start, idx, dist in iter_knn(queries, references, depth, distance, same_set, chunk_size):
+        if neighbors:
+            nearest.append((idx[:, :neighbors], dist[:, :neighbors]))
         stop = start + len(idx)
         keep = valid[start:stop]
         rel = reference_labels[idx[keep]] == query_labels[start:stop][keep, None]
@@ -127,4 +134,6 @@ def retrieval_metrics(
             "map_at_r": joined["map"],
             "recall_at_k": {str(k): joined[k] for k in ks},
         }
+    if neighbors:
+        result["neighbors"] = tuple(np.concatenate(part) for part in zip(*nearest))
     return result

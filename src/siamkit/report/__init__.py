@@ -13,8 +13,8 @@ Example:
 >>> path, missing = report.build("runs/digits")   # doctest: +SKIP
 """
 
-from .build import build
-from .compare import compare
+from .run_report import build
+from .comparison import compare
 from .projector import write_projector
 
 __all__ = ["build", "compare", "write_projector"]

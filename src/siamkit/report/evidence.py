@@ -114,13 +114,16 @@ def gather(run, dataset=None, data=None, progress=True, step=lambda name: None):
     _verification(found, seed)
     step("retrieval")
     ks = [k for k in evaluation.RECALL_KS if k < len(test)]
-    try:
-        found.retrieval = retrieval.retrieval_metrics(z, test.y, distance=run.distance, ks=ks, per_query=True)
-    except SiamkitError as err:
-        found.missing.append(f"retrieval left out: {err}")
     k = min(NEIGHBORS, len(test) - 1)
-    if k >= 1:
-        found.neighbors = neighbors.knn(z, z, k, run.distance, exclude_self=True)
+    try:
+        found.retrieval = retrieval.retrieval_metrics(
+            z, test.y, distance=run.distance, ks=ks, per_query=True, neighbors=k
+        )
+        found.neighbors = found.retrieval.pop("neighbors")
+    except SiamkitError as err:  # no class with two samples: the neighbours alone
+        found.missing.append(f"retrieval left out: {err}")
+        if k >= 1:
+            found.neighbors = neighbors.knn(z, z, k, run.distance, exclude_self=True)
     step("one-shot")
     _oneshot(found, seed)
     return found
@@ -192,7 +195,8 @@ def _oneshot(found, seed):
     base = next(iter(recorded.values()), None)
     shots = base["shots"] if base else 1
     queries = base["queries_per_episode"] // base["ways"] if base else 1
-    scoring = _scoring(run, base["method"] if base else "auto" if run.model.output_kind == "probability" else "")
+    # without a record, as `evaluate`'s default ("auto"): the pair head for probability heads, else prototypes
+    scoring = _scoring(run, base["method"] if base else "pair_score" if run.model.output_kind == "probability" else "")
     eligible = int(np.sum(np.unique(y, return_counts=True)[1] >= shots + queries))
     sizes = sorted({w for w in WAYS if w <= eligible} | ({base["ways"]} if base else set()))
     if not sizes:

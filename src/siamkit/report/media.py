@@ -47,7 +47,7 @@ def _pil(image, cell=None):
 
 def _png(picture):
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
+    picture.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -15,7 +15,7 @@ from .. import _io
 from ..errors import ConfigError
 from ..runs import Run
 from . import analysis, evidence, figures, page
-from .build import Steps
+from .run_report import Steps
 from .page import note, pct, table
 
 
