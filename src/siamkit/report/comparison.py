@@ -13,7 +13,7 @@ import os
 
 from .. import _io
 from ..errors import ConfigError
-from ..runs import Run
+from ..runs import METRICS_FILE, Run
 from . import analysis, evidence, figures, page
 from .run_report import Steps
 from .page import note, pct, table
@@ -40,7 +40,7 @@ def _metric_rows(f):
     r = f.retrieval or {}
     recorded = [o for o in (f.oneshot or {}).get("by_ways", []) if o["recorded"]]
     default = f.verification["default"] if f.verification else None
-    train = f.run.read_json("metrics.json") or {}
+    train = f.run.read_json(METRICS_FILE) or {}
     return {
         "ROC AUC": f"{v['roc_auc']:.4f}" if v else "",
         "average precision": f"{v['average_precision']:.4f}" if v else "",

@@ -11,6 +11,7 @@ import platform
 import numpy as np
 
 from ..errors import SiamkitError
+from ..runs import METRICS_FILE
 from . import analysis, figures, media, projection
 from .page import Raw, data_uri, esc, json_script, note, pct, table
 
@@ -60,13 +61,16 @@ def versions():
 def card(found):
     """The run card: data, split, encoder, loss, distance, training time, every option, versions, hardware."""
     config, run = found.run.config, found.run
-    summary = run.read_json("metrics.json") or {}
+    summary = run.read_json(METRICS_FILE) or {}
     rows = [["run", os.path.abspath(run.path)]]
     for line, keys in _CARD.items():
         given = [f"{k} = {_value(config[k])}" for k in keys if config.get(k) not in (None, {}, [])]
         rows.append([line, "; ".join(given) or "(not recorded)"])
     if "train_seconds" in summary:
-        rows.append(["training time", f"{summary['train_seconds']:.1f} s, best epoch {summary.get('best_epoch', '?')}"])
+        best = summary.get("best_epoch")  # 0-based, as Keras counts (one per ensemble member); the curves count from 1
+        kept = [b for b in (best if isinstance(best, list) else [best]) if b is not None]
+        rows.append(["training time", f"{summary['train_seconds']:.1f} s"
+                     + (f", weights of epoch {', '.join(str(b + 1) for b in kept)} kept" if kept else "")])
     rows.append(["trained with", f"Keras backend {config.get('keras_backend', '(not recorded)')}"])
     rows.append(["report made with", ", ".join(f"{k} {v}" for k, v in versions().items())])
     rows.append(["report made on", f"{platform.machine()}, {os.cpu_count()} CPU cores, "

@@ -14,6 +14,7 @@ unless noted:
 | `DELETE /v1/index/items/{id}` (key) | | the removed id |
 | `GET /v1/index/items/{id}/thumbnail` | | a PNG |
 | `GET /v1/model` | | the model card |
+| `GET /report` | | the run's `report.html` (HTML), when it has one |
 | `GET /health/live`, `/health/ready`, `/metrics` | | liveness, readiness, Prometheus text |
 | `GET /`, `/docs`, `/openapi.json` | | the web page, the API's documentation |
 
