@@ -61,14 +61,21 @@ class Evidence:
         return self.run.config.get("sample_rate")
 
 
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):  # "NA" (Keras' CSVLogger for a value an epoch did not log), empty cells
+        return None
+
+
 def read_history(run):
-    """Rows of `history.csv` as dicts of floats (keys: `epoch` and each logged value), or None when absent."""
+    """Rows of `history.csv` as dicts of floats (keys: `epoch` and each logged number), or None when absent."""
     path = run.file(HISTORY_FILE)
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+    return [{k: v for k, v in ((k, _number(t)) for k, t in row.items()) if v is not None} for row in rows]
 
 
 def read_metrics(run):
