@@ -99,7 +99,7 @@ def gather(run, dataset=None, data=None, progress=True, step=lambda name: None):
     found = Evidence(run, metrics=read_metrics(run), history=read_history(run))
     if found.history is None:
         found.missing.append(f"{HISTORY_FILE} is missing from {run.path}: training curves left out")
-    if found.metrics is None:
+    if found.metrics is None and not run.is_two_tower:  # two-tower runs are shown by their test split alone
         found.missing.append(
             f"{run.path} has no {evaluation.EVAL_DIR}/{METRICS_FILE} (run `siamkit evaluate {run.path}`): "
             "the metrics are computed here, verification only from calibration.json"
