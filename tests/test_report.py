@@ -174,6 +174,17 @@ def test_the_cross_modal_section_shows_images_and_playable_spectrograms():
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) == 44 + 2 * 800
 
 
+def test_an_image_that_cannot_be_read_is_named_in_its_place():
+    from siamkit.report import media
+
+    class Gone:  # a lazy image store whose file went away after embedding
+        def __getitem__(self, i):
+            raise FileNotFoundError(f"[Errno 2] No such file or directory: 'digits/7/{i}.png'")
+
+    html = media.sample_html(Gone(), 3, "7")
+    assert "unreadable" in html and "digits/7/3.png" in html and "<img" not in html
+
+
 def _copy(run, tmp_path, name):
     target = tmp_path / name
     shutil.copytree(run.path, target)
