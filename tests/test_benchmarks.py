@@ -24,6 +24,7 @@ OUTPUTS = {
     "service.py": ("--out", "service.json"),
     "omniglot_oneshot.py": ("--json", "omniglot_oneshot.json"),
     "robustness.py": ("--out", "robustness.json"),
+    "report.py": ("--out", "report.json"),
 }
 
 
@@ -192,3 +193,20 @@ def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
     assert report["interruptions"] and report["failing_interruption_tests"] == []
     assert all(row["differing"] == 0 for row in report["interruptions"].values())
     assert "interruption" in proc.stdout
+
+
+@pytest.mark.slow
+def test_report_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir):
+    before = results_digest()
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "report.py"), "--quick", "--projections", "pca"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, "SIAMKIT_DATA_DIR": str(shared_data_dir)},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert results_digest() == before
+    report = json.loads((tmp_path / "runs" / "benchmarks" / "report.json").read_text())
+    assert report["held_out_images"] == 100 and [r["projection"] for r in report["reports"]] == ["pca"]
+    (row,) = report["reports"]
+    assert 0 < row["cpu_seconds"] and 0 < row["seconds"] and 0 < row["megabytes"] < 15 and row["left_out"] == []
+    assert 0.0 <= report["run"]["test_roc_auc"] <= 1.0
