@@ -5,6 +5,9 @@
 `trained_run` is a tiny digits run, trained once per session.
 `results_digest()` fingerprints the committed benchmark results.
 `brute_force_knn` is the oracle of the exact nearest-neighbor searches.
+`browser` is a headless Chromium driven by Selenium (skipped when absent);
+`shots` the folder its screenshots go to (`$SIAMKIT_SCREENSHOTS`, else a
+temporary one).
 Hypothesis profiles: `ci` (the default, a few dozen examples per reader) and
 `long` (thousands), chosen with `HYPOTHESIS_PROFILE=long`.
 """
@@ -13,6 +16,7 @@ import hashlib
 import json
 import os
 import pathlib
+import tempfile
 
 import numpy as np
 import pytest
@@ -167,3 +171,31 @@ def module_report(env_var, snapshot):
                 json.dump(snapshot(), f, indent=2)
 
     return report
+
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--window-size=1100,900")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
+        pytest.skip(f"needs Chromium and its driver ({CHROMIUM}, {DRIVER}): apt-get install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="session")
+def shots():
+    folder = pathlib.Path(os.environ.get("SIAMKIT_SCREENSHOTS") or tempfile.mkdtemp(prefix="siamkit-pages-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots of the pages: {folder}")
+    return folder

@@ -28,6 +28,7 @@ OUTPUTS = {
     "inference.py": ("--out", "inference.json"),
     "transfer.py": ("--out", "transfer.json"),
     "scale.py": ("--out", "scale.json"),
+    "report.py": ("--out", "report.json"),
 }
 
 
@@ -233,6 +234,8 @@ def test_multimodal_benchmark_quick_writes_complete_json(tmp_path, shared_data_d
     assert set(text["R@1"]) == {"text_to_image", "image_to_text"} and text["encoders"] == ["mlp", "text"]
     for result in (digits, text):
         assert all(0.0 <= v <= 1.0 for v in result["R@1"].values())
+
+
 @pytest.mark.slow
 def test_inference_benchmark_quick_writes_complete_json(tmp_path):
     pytest.importorskip("onnxruntime")
@@ -257,3 +260,20 @@ def test_transfer_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir
         assert all(0.0 <= r["test_roc_auc"] <= 1.0 and 0.0 <= r["oneshot_5-way_1-shot"] <= 1.0 for r in rows)
     delta = report["init_from_minus_scratch"]["test_roc_auc"]
     assert delta == pytest.approx(report["mean"]["init-from"]["test_roc_auc"] - report["mean"]["scratch"]["test_roc_auc"])
+
+
+@pytest.mark.slow
+def test_report_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir):
+    before = results_digest()
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "report.py"), "--quick", "--projections", "pca"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, "SIAMKIT_DATA_DIR": str(shared_data_dir)},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert results_digest() == before
+    report = json.loads((tmp_path / "runs" / "benchmarks" / "report.json").read_text())
+    assert report["held_out_images"] == 100 and [r["projection"] for r in report["reports"]] == ["pca"]
+    (row,) = report["reports"]
+    assert 0 < row["cpu_seconds"] and 0 < row["seconds"] and 0 < row["megabytes"] < 15 and row["left_out"] == []
+    assert 0.0 <= report["run"]["test_roc_auc"] <= 1.0

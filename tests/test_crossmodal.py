@@ -235,6 +235,15 @@ def test_mnist_fsdd_trains_on_the_general_trainer(shared_data_dir, tmp_path):
     x = audio.read_wavs([tmp_path / "clip.wav"], run.config["sample_rate"], run.config["input_shape_b"][0])
     np.testing.assert_allclose(run.embed(x, "b"), run.embed(audio.fix_length([clip], 8000), "b"), atol=1e-5)
 
+    # Its report shows cross-modal examples both ways, audio as a spectrogram with a player.
+    from siamkit import report
+
+    path, missing = report.build(run, tmp_path / "report.html", progress=False)
+    html = open(path, encoding="utf-8").read()
+    assert '<section id="crossmodal"' in html and "<h3>Image to audio</h3>" in html and "<h3>Audio to image</h3>" in html
+    assert html.count("<audio controls") >= 8 * 8 and 'class="spec' in html
+    assert missing == []
+
 
 class _InterruptAfterFirstEpoch(NonFiniteGuard):  # the trainer's first callback of every fit
     def on_epoch_begin(self, epoch, logs=None):

@@ -35,7 +35,7 @@ LAYERS = [
     ("runs",),  # a trained run: loads models, reads files as the run was trained
     ("evaluation",),
     ("training", "index", "export"),  # training evaluates what it trained; the index and export read a run
-    ("service",),
+    ("service", "report"),  # the report reads runs, evaluates them, and shows two-tower runs' test split
     ("cli",),
 ]
 

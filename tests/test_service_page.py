@@ -1,47 +1,17 @@
 """The service's web page in a real headless Chromium (Selenium), against uvicorn on loopback.
 
-Screenshots go to `$SIAMKIT_SCREENSHOTS` (default: a temporary folder); the
-test prints where. Skipped when Chromium or its driver is not installed
-(`apt-get install chromium chromium-driver`).
+The `browser` and `shots` fixtures (conftest) save screenshots to
+`$SIAMKIT_SCREENSHOTS` (default: a temporary folder) and skip the tests when
+Chromium or its driver is not installed (`apt-get install chromium chromium-driver`).
 """
 
-import os
-import pathlib
 import shutil
-import tempfile
 
 import pytest
 
 from siamkit.service import Settings, create_app
 
 pytestmark = pytest.mark.slow  # uses the session-trained `trained_run`
-
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--window-size=1100,900")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
-        pytest.skip(f"needs Chromium and its driver ({CHROMIUM}, {DRIVER}): apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
-def shots():
-    folder = pathlib.Path(os.environ.get("SIAMKIT_SCREENSHOTS") or tempfile.mkdtemp(prefix="siamkit-page-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots of the service's page: {folder}")
-    return folder
 
 
 @pytest.fixture(scope="module")

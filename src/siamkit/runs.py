@@ -8,7 +8,8 @@ Layout of `RUN_DIR`:
   `channels`) used to turn files into arrays;
 - `history.csv`: Keras' per-epoch log;
 - `metrics.json`: held-out metrics;
-- `calibration.json`: decision thresholds (written by evaluation), optional.
+- `calibration.json`: decision thresholds (written by evaluation), optional;
+- `report.html`: the run's report (written by `siamkit report`), optional.
 
 Files become model inputs only through `Run.read_inputs` and `Run.read_pairs`,
 so every command reads a file the way the run was trained: images under its
@@ -34,6 +35,7 @@ CALIBRATION_FILE = "calibration.json"
 # The thresholds `calibration.json` holds, by the method that chose them (see `evaluation.verification`).
 THRESHOLD_METHODS = ("accuracy", "eer", "far")
 HISTORY_FILE = "history.csv"
+REPORT_FILE = "report.html"
 
 
 def embed_side(forward, x, side, modality, test_speeds=None):

@@ -20,7 +20,8 @@ import signal
 import sys
 
 # Sub-command modules, in the order `siamkit --help` lists them.
-COMMANDS = ("train", "evaluate", "compare", "datasets", "embed", "export", "index", "search", "dedupe", "serve")
+COMMANDS = ("train", "evaluate", "report", "compare", "datasets", "embed", "export", "index", "search", "dedupe",
+            "serve")
 
 
 def _quiet_tensorflow():

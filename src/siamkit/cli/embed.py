@@ -30,6 +30,11 @@ def add_parser(subparsers):
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="who embeds, with --shards: this process (default) or Ray Data workers")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers, each loading the run once (default: 2)")
+    parser.add_argument(
+        "--projector", metavar="DIR",
+        help="also write DIR for TensorBoard's embedding projector (tensors.tsv, metadata.tsv, sprite.png, "
+        "projector_config.pbtxt): `tensorboard --logdir DIR`",
+    )
     add_input_options(parser)
     parser.set_defaults(func=run)
 
@@ -65,6 +70,8 @@ def run(args):
         distance=np.array(run_.distance),
     )
     print(f"wrote {len(found.embeddings)} embeddings of size {found.embeddings.shape[1]} to {args.out}")
+    if args.projector:
+        _projector(run_, args, found)
     return 0
 
 
@@ -87,3 +94,33 @@ def _shards(args, run_):
     shards.write(args.shards, ids, paths, labels, z, run_.fingerprint(), run_.distance)
     print(f"wrote {len(z)} embeddings of size {z.shape[1]} to {args.shards} ({args.engine} engine)")
     return 0
+
+
+def _projector(run_, args, found):
+    """The projector folder, with thumbnails of image files read as the run reads them (none for audio or .npz rows)."""
+    from ..datasets._progress import progress
+    from ..report import write_projector
+
+    import os
+
+    images = None
+    if len(run_.input_shape) == 3 and os.path.isfile(found.paths[0]):  # image files, not rows of a .npz
+        images = _Thumbnails(run_, found.paths, args.invert)
+    write_projector(
+        args.projector, found.embeddings, ["" if lab is None else str(lab) for lab in found.labels], found.paths,
+        images, progress=lambda items: progress(items, "thumbnails", not args.quiet, unit="image"),
+    )
+    print(f"wrote {args.projector} for TensorBoard's projector (tensorboard --logdir {args.projector})")
+
+
+class _Thumbnails:
+    """Images of files, read one at a time as the run reads them (the sprite needs each once)."""
+
+    def __init__(self, run_, paths, invert):
+        self.run, self.paths, self.invert = run_, paths, invert
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.run.read_inputs([self.paths[i]], invert=self.invert)[0]

@@ -75,18 +75,23 @@ def plot_det(labels, scores, path, higher_is_similar=True, title="DET"):
 
 
 def plot_score_histogram(labels, scores, path, threshold=None, higher_is_similar=True, xlabel=None, title=None):
-    """Histograms of same-class and different-class scores, threshold marked."""
+    """Histograms of same-class and different-class scores, threshold marked.
+
+    `threshold` is one value, or `{name: value}` to draw several (each
+    calibrated threshold, for example).
+    """
     y, s = verification.check_pairs(labels, scores)
     fig = _figure(figsize=(6, 4))
     ax = fig.add_subplot()
     bins = np.histogram_bin_edges(s, bins=min(60, max(10, len(s) // 20)))
     ax.hist(s[y], bins=bins, alpha=0.6, density=True, label=f"same class ({int(y.sum())})")
     ax.hist(s[~y], bins=bins, alpha=0.6, density=True, label=f"different class ({int((~y).sum())})")
-    if threshold is not None:
-        ax.axvline(threshold, c="k", ls="--", label=f"threshold = {threshold:.4g}")
+    marks = {} if threshold is None else threshold if isinstance(threshold, dict) else {"threshold": threshold}
+    for (name, value), style in zip(marks.items(), ("--", ":", "-.", (0, (5, 1, 1, 1)))):
+        ax.axvline(value, c="k", ls=style, label=f"{name} = {value:.4g}")
     kind = "similarity" if higher_is_similar else "distance"
     ax.set(xlabel=xlabel or kind, ylabel="density", title=title or f"pair {kind}s")
-    ax.legend()
+    ax.legend(fontsize="small", framealpha=0.8)
     return _save(fig, path)
 
 

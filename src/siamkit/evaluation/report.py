@@ -106,13 +106,24 @@ def _check_labelled(loaded, run):
     return loaded
 
 
-def _embed(run, x, what, block=1024):
-    """Embeddings of `x`, an array or a lazy store of images, decoded a block at a time."""
-    if isinstance(x, np.ndarray):
+def embed_samples(run, x, what, block=1024, progress=False):
+    """Embeddings of `x`, an array or a lazy store of images, decoded a block at a time.
+
+    Args:
+        run: a `Run`.
+        x: an input array, or an indexable store of images.
+        what: names `x` in an error.
+        block: samples per block (a multiple of the run's batch of 256, so blocks batch as one call would).
+        progress: show a progress bar on a terminal (then arrays go by blocks too).
+    """
+    if isinstance(x, np.ndarray) and not progress:
         return run.embed(x)
     if not hasattr(x, "__getitem__") or getattr(x, "ndim", None) != len(run.input_shape) + 1:
         raise DataError(f"{what}: only image arrays can be evaluated by this run, got {type(x).__name__}")
-    return np.concatenate([run.embed(np.asarray(x[i : i + block])) for i in range(0, len(x), block)])
+    from ..datasets._progress import progress as progress_bar
+
+    starts = progress_bar(range(0, len(x), block), f"embedding {what}", progress, unit="block")
+    return np.concatenate([run.embed(np.asarray(x[i : i + block])) for i in starts])
 
 
 def _describe(ds):
@@ -124,7 +135,8 @@ def _described(validation):
     return {key: validation.info[key] for key in ("validation", "validation_reason") if key in validation.info}
 
 
-def _draw_pairs(y, n_pairs, all_pairs, seed):
+def draw_pairs(y, n_pairs, all_pairs, seed):
+    """`(first, second, same)`: every pair of `y`, or `n_pairs` balanced random pairs drawn with `seed`."""
     if all_pairs:
         return pairs.all_pairs(y)
     return pairs.random_pairs(y, n_pairs, seed)
@@ -135,7 +147,7 @@ def _verification(
 ):
     score = run.model.score_embeddings
     higher = run.higher_is_similar
-    i, j, val_same = _draw_pairs(val.y, n_pairs, all_pairs, seed)
+    i, j, val_same = draw_pairs(val.y, n_pairs, all_pairs, seed)
     val_scores = pairs.pair_scores(score, z_val, z_val, i, j)
     cal = calibration_lib.calibrate(
         val_same, val_scores, higher, target_far=target_far, output_kind=run.model.output_kind
@@ -144,13 +156,13 @@ def _verification(
     cal.update(_described(val))
     calibration_file = calibration_lib.write_calibration(run, cal) if calibrate_run else None
     if csv_pairs is not None:
-        z_a = _embed(run, csv_pairs.x_a, "pairs")
-        z_b = z_a if csv_pairs.same_pool else _embed(run, csv_pairs.x_b, "pairs")
+        z_a = embed_samples(run, csv_pairs.x_a, "pairs")
+        z_b = z_a if csv_pairs.same_pool else embed_samples(run, csv_pairs.x_b, "pairs")
         test_same = np.asarray(csv_pairs.y)
         test_scores = pairs.pair_scores(score, z_a, z_b, csv_pairs.index_a, csv_pairs.index_b)
         source = f"pair CSV {csv_pairs.name}"
     else:
-        i, j, test_same = _draw_pairs(test.y, n_pairs, all_pairs, seed + 1)
+        i, j, test_same = draw_pairs(test.y, n_pairs, all_pairs, seed + 1)
         test_scores = pairs.pair_scores(score, z_test, z_test, i, j)
         source = "all pairs" if all_pairs else f"balanced random pairs, seed {seed + 1}"
     thresholds = {m: calibration_lib.threshold(cal, m) for m in cal["thresholds"]}
@@ -174,7 +186,7 @@ def _verification(
     return result, figures
 
 
-def _scoring(run, method, local_scaling, scaling_neighbors):
+def oneshot_scoring(run, method, local_scaling, scaling_neighbors):
     """How one-shot scores a query: keyword arguments of `oneshot.evaluate_episodes`."""
     check_choice("one-shot method", method, ("auto", "prototype", "pair"))
     local_scaling, scaling_neighbors = oneshot.check_scaling(local_scaling, scaling_neighbors)
@@ -305,7 +317,7 @@ def evaluate_run(
     """
     check_choice("protocol", protocol, PROTOCOLS)
     run = _open(run)
-    scoring = _scoring(run, oneshot_method, local_scaling, scaling_neighbors)
+    scoring = oneshot_scoring(run, oneshot_method, local_scaling, scaling_neighbors)
     seed = int(run.config.get("seed", 0) if seed is None else seed)
     n_pairs = int(n_pairs or run.config.get("eval_pairs") or 2000)
     if (validation is None) != (test is None):
@@ -317,7 +329,7 @@ def evaluate_run(
     os.makedirs(out, exist_ok=True)
     wanted = PROTOCOLS[:3] if protocol == "all" else (protocol,)
 
-    z_test = _embed(run, test.x, "test data")
+    z_test = embed_samples(run, test.x, "test data")
     metrics = {
         "run": run.path,
         "model_sha256": run.fingerprint(),
@@ -328,7 +340,7 @@ def evaluate_run(
     }
     figures = {}
     if "verification" in wanted:
-        z_val = _embed(run, validation.x, "validation data")
+        z_val = embed_samples(run, validation.x, "validation data")
         metrics["verification"], made = _verification(
             run, z_val, validation, z_test, test, csv_pairs, n_pairs, all_pairs, target_far, seed, out, plot,
             calibrate_run=given or _own_data(run.config, dataset, data),

@@ -43,6 +43,8 @@ def retrieval_metrics(
     distance="euclidean",
     ks=(1, 5, 10),
     chunk_size=None,
+    per_query=False,
+    neighbors=0,
 ):
     """Precision@1, recall@K, R-precision and MAP@R of an embedding set.
 
@@ -55,10 +57,17 @@ def retrieval_metrics(
         distance: a name of `siamkit.neighbors.DISTANCES`.
         ks: the K of recall@K; each must be at most the references available.
         chunk_size: queries per kNN block (see `siamkit.neighbors.knn`).
+        per_query: also return each query's values, for per-class tables.
+        neighbors: also return the first `neighbors` neighbors of every
+            query, from the same search (at most the search depth).
 
     Returns:
         A dict with `precision_at_1`, `recall_at_k` (`{"1": .., "5": ..}`),
-        `r_precision`, `map_at_r`, `n_queries`, `n_queries_without_match`.
+        `r_precision`, `map_at_r`, `n_queries`, `n_queries_without_match`;
+        with `per_query`, also `per_query`: `{"query": indices of the queries
+        with a match, "precision_at_1", "r_precision", "map_at_r": arrays over
+        them, "recall_at_k": {"1": array, ...}}`; with `neighbors`, also
+        `neighbors`: `(indices, distances)` of every query, `(n, neighbors)`.
     """
     query_labels = _check_labels(query_labels, len(queries), "query_labels")
     same_set = references is None
@@ -82,10 +91,14 @@ def retrieval_metrics(
             "no query has a reference of its own class, so retrieval metrics are undefined; "
             "each class needs at least two samples (or a reference sample)"
         )
-    depth = int(min(available, max(r_all.max(), ks[-1])))
+    depth = int(min(available, max(r_all.max(), ks[-1], neighbors)))
 
     totals = {"p1": 0.0, "rp": 0.0, "map": 0.0, **{k: 0.0 for k in ks}}
-    for start, idx, _ in iter_knn(queries, references, depth, distance, same_set, chunk_size):
+    rows = {"p1": [], "rp": [], "map": [], **{k: [] for k in ks}}
+    nearest = []
+    for start, idx, dist in iter_knn(queries, references, depth, distance, same_set, chunk_size):
+        if neighbors:
+            nearest.append((idx[:, :neighbors], dist[:, :neighbors]))
         stop = start + len(idx)
         keep = valid[start:stop]
         rel = reference_labels[idx[keep]] == query_labels[start:stop][keep, None]
@@ -93,13 +106,18 @@ def retrieval_metrics(
         rank = np.arange(1, depth + 1)
         within_r = rank <= r
         hits = np.cumsum(rel, axis=1)
-        totals["p1"] += rel[:, 0].sum()
-        totals["rp"] += np.sum(np.sum(rel & within_r, axis=1) / r[:, 0])
-        totals["map"] += np.sum(np.sum(np.where(rel & within_r, hits / rank, 0.0), axis=1) / r[:, 0])
-        for k in ks:
-            totals[k] += rel[:, :k].any(axis=1).sum()
+        values = {
+            "p1": rel[:, 0].astype("float64"),
+            "rp": np.sum(rel & within_r, axis=1) / r[:, 0],
+            "map": np.sum(np.where(rel & within_r, hits / rank, 0.0), axis=1) / r[:, 0],
+            **{k: rel[:, :k].any(axis=1).astype("float64") for k in ks},
+        }
+        for key, value in values.items():
+            totals[key] += np.sum(value)
+            if per_query:
+                rows[key].append(value)
     n = int(valid.sum())
-    return {
+    result = {
         "precision_at_1": float(totals["p1"] / n),
         "recall_at_k": {str(k): float(totals[k] / n) for k in ks},
         "r_precision": float(totals["rp"] / n),
@@ -107,3 +125,15 @@ def retrieval_metrics(
         "n_queries": n,
         "n_queries_without_match": int(len(valid) - n),
     }
+    if per_query:
+        joined = {key: np.concatenate(value) for key, value in rows.items()}
+        result["per_query"] = {
+            "query": np.flatnonzero(valid),
+            "precision_at_1": joined["p1"],
+            "r_precision": joined["rp"],
+            "map_at_r": joined["map"],
+            "recall_at_k": {str(k): joined[k] for k in ks},
+        }
+    if neighbors:
+        result["neighbors"] = tuple(np.concatenate(part) for part in zip(*nearest))
+    return result

@@ -14,6 +14,7 @@ unless noted:
 | `DELETE /v1/index/items/{id}` (key) | | the removed id |
 | `GET /v1/index/items/{id}/thumbnail` | | a PNG |
 | `GET /v1/model` | | the model card |
+| `GET /report` | | the run's `report.html` (HTML), when it has one |
 | `GET /health/live`, `/health/ready`, `/metrics` | | liveness, readiness, Prometheus text |
 | `GET /`, `/docs`, `/openapi.json` | | the web page, the API's documentation |
 
@@ -218,6 +219,7 @@ class ModelCard(pydantic.BaseModel):
     calibration: dict | None
     metrics: dict[str, float]
     fingerprint: str
+    report: str | None = pydantic.Field(description="where the run's HTML report is served, when it has one")
     index: IndexCard | None
 
 
@@ -614,6 +616,11 @@ def _add_routes(app, service, settings, key, metrics):
              summary="The model card: run, backbone, distance, threshold, metrics, index")
     async def model_card():
         return await call(service.model_card)
+
+    @app.get("/report", tags=["service"], dependencies=[read], response_class=FileResponse,
+             summary="The run's HTML report (`siamkit report`)", responses={404: {"model": ErrorBody}})
+    async def run_report():
+        return FileResponse(service.report_path(), media_type="text/html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/health/live", tags=["service"], summary="The process answers")
     async def live():

@@ -36,6 +36,7 @@ import numpy as np
 from ..datasets.memory import MemoryFile
 from ..errors import ConfigError, DataError, SiamkitError
 from ..index.qdrant import is_qdrant
+from ..runs import REPORT_FILE
 
 # Answered 400 with the message: bad input, or a file gone missing or unreadable (the message names it).
 CLIENT_ERRORS = (SiamkitError, FileNotFoundError, PermissionError)
@@ -181,11 +182,19 @@ class SimilarityService:
                             if k in calibration} or None,
             "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "fingerprint": self.fingerprint,
+            "report": "/report" if os.path.isfile(run.file(REPORT_FILE)) else None,
             "index": None if self.index is None else {
                 "size": len(self.index), "distance": self.index.distance, "backend": self.index.backend_name,
                 "writable": self.index_location is not None,
             },
         }
+
+    def report_path(self):
+        """The run's `report.html` (from `siamkit report`), else `NotFound`."""
+        path = self.run.file(REPORT_FILE)
+        if not os.path.isfile(path):
+            raise NotFound(f"the run has no {REPORT_FILE}; write it with `siamkit report RUN_DIR`")
+        return path
 
     def public(self, message):
         """`message` with the server's folders replaced by their names."""

@@ -245,6 +245,7 @@ function showCard(card) {
     }
     return tr;
   }));
+  $("report-link").hidden = !card.report;
   const noIndex = !card.index;
   $("no-index").hidden = !noIndex;
   $("search-form").hidden = noIndex;
