@@ -73,7 +73,9 @@ def scan_folder(root):
     Returns:
         `(paths, labels, class_names, kind)`: every readable file (image,
         `.wav`, `.txt`, `.npy`/`.npz`), its class index, the sorted class
-        names, and the modality (`"image"`, `"audio"`, `"text"` or `"features"`).
+        names, and the modality (`"image"`, `"audio"`, `"text"` or
+        `"features"`). `.txt` files beside files of another modality are
+        notes, not data, and are left out.
     """
     root = os.fspath(root)
     if not os.path.isdir(root):
@@ -94,6 +96,10 @@ def scan_folder(root):
             f"{root} {what}; put the images in one sub-folder per class, e.g. {os.path.join(root, 'cat', '1.png')} "
             f"(readable types: {', '.join(sorted(KINDS))})"
         )
+    if "text" in kinds and len(kinds) > 1:  # notes beside images, recordings or vectors: not data
+        keep = [i for i, p in enumerate(paths) if _kind(p) != "text"]
+        paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
+        kinds.discard("text")
     if len(kinds) > 1:
         raise DataError(f"{root} mixes {' and '.join(sorted(kinds))} files; keep one modality per folder")
     return paths, np.asarray(labels, dtype="int64"), classes, kinds.pop()
