@@ -199,3 +199,16 @@ def shots():
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots of the pages: {folder}")
     return folder
+
+
+@pytest.fixture
+def cli(capsys):
+    """`cli(*argv) -> (exit code, stdout, stderr)` of `siamkit` run in process."""
+    from siamkit.cli import main
+
+    def call(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from siamkit import cli, datasets
-from siamkit.datasets import images
+from siamkit.datasets import memory
 from siamkit.errors import DataError
 
 RNG = np.random.default_rng(0)
@@ -76,7 +76,7 @@ def _unreadable(path, monkeypatch):
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr(images, "open", deny, raising=False)
+        monkeypatch.setattr(memory, "open", deny, raising=False)  # where the image readers open files
 
 
 # Each case: name -> (build(root, monkeypatch) -> the path the message names, message pattern).

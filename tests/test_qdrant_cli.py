@@ -13,16 +13,6 @@ pytest.importorskip("qdrant_client", reason="the Qdrant backend needs qdrant-cli
 pytestmark = pytest.mark.slow  # every test uses the session-trained `trained_run`
 
 
-@pytest.fixture
-def cli(capsys):
-    def call(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
 @pytest.fixture(scope="module")
 def pngs(tmp_path_factory):
     paths = digit_pngs(tmp_path_factory.mktemp("digits"), n=30)

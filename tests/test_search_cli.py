@@ -43,16 +43,6 @@ def gallery(tmp_path_factory):
     return folder, x, y, _write_folder(folder, x, y)
 
 
-@pytest.fixture
-def cli(capsys):
-    def call(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
 @pytest.fixture(scope="module")
 def built(trained_run, gallery, tmp_path_factory):
     out = tmp_path_factory.mktemp("index") / "ix"
