@@ -114,7 +114,7 @@ def ivfpq(cfg):
         raw_path = os.path.join(tmp, "raw.npy")
         np.save(raw_path, x)
         del x
-        raw = np.load(raw_path, mmap_mode="r")
+        raw = np.load(raw_path, mmap_mode="r", allow_pickle=False)
         sweep = []
         for nprobe in NPROBES:
             if nprobe > nlist:

@@ -215,7 +215,7 @@ def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(
 @pytest.mark.slow
 def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
     proc, report = _run_quick("robustness.py", tmp_path, timeout=900)
-    assert set(report["readers"]) == {"images", "wav", "pair_csv", "toml", "index", "npz"}
+    assert set(report["readers"]) == {"images", "wav", "pair_csv", "toml", "index", "npz", "service"}
     for reader, row in report["readers"].items():
         assert row["examples"] > 0 and row["crashes_remaining"] == 0, (reader, row)
     assert report["interruptions"] and report["failing_interruption_tests"] == []
@@ -251,7 +251,8 @@ def test_inference_benchmark_quick_writes_complete_json(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.data
-def test_transfer_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir):
+def test_transfer_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir, monkeypatch):
+    monkeypatch.setenv("SIAMKIT_DATA_DIR", str(shared_data_dir))
     proc, report = _run_quick("transfer.py", tmp_path, timeout=1500)
     assert "5-way 1-shot" in proc.stdout
     assert set(report["mean"]) == {"scratch", "init-from", "init-from + freeze"}
