@@ -94,6 +94,7 @@ def test_train_rates_from_step_marks():
     assert rates["train_pairs_per_s_median_step"] == pytest.approx(bench.BATCH_SIZE / 0.5)
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_train_throughput_quick_writes_complete_json(tmp_path):
     pytest.importorskip("torch")
@@ -121,6 +122,7 @@ def test_train_throughput_quick_writes_complete_json(tmp_path):
     assert len(report["environment"]["loadavg_start"]) == 3
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_service_benchmark_quick_writes_complete_json(tmp_path):
     proc, report = _run_quick("service.py", tmp_path, timeout=900)
@@ -143,6 +145,7 @@ def test_service_benchmark_quick_writes_complete_json(tmp_path):
     assert queue["other"] == 0 and queue["answered_503"] + queue["answered_200"] == queue["clients"]
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_search_benchmark_quick_writes_complete_json(tmp_path):
     pytest.importorskip("faiss")
@@ -159,6 +162,7 @@ def test_search_benchmark_quick_writes_complete_json(tmp_path):
     assert set(res["targets"]) == {"exact_vs_faiss", "hnsw", "memory"}
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_scale_benchmark_quick_writes_complete_json(tmp_path):
     pytest.importorskip("faiss")
@@ -183,6 +187,7 @@ def test_scale_benchmark_quick_writes_complete_json(tmp_path):
     assert res["estimate"]["raw_float32_gb"] == pytest.approx(25.6)
 
 
+@pytest.mark.benchmark
 def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(tmp_path, shared_data_dir):
     script = SCRIPT.parent / "calibration.py"
     committed = SCRIPT.parent / "results" / "calibration.json"
@@ -212,6 +217,7 @@ def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(
     assert refused.returncode != 0 and "never writes into benchmarks/results" in refused.stderr
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
     proc, report = _run_quick("robustness.py", tmp_path, timeout=900)
@@ -223,6 +229,7 @@ def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
     assert "interruption" in proc.stdout
 
 
+@pytest.mark.benchmark
 @pytest.mark.data
 @pytest.mark.slow
 def test_multimodal_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir, monkeypatch):
@@ -236,6 +243,7 @@ def test_multimodal_benchmark_quick_writes_complete_json(tmp_path, shared_data_d
         assert all(0.0 <= v <= 1.0 for v in result["R@1"].values())
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_inference_benchmark_quick_writes_complete_json(tmp_path):
     pytest.importorskip("onnxruntime")
@@ -249,6 +257,7 @@ def test_inference_benchmark_quick_writes_complete_json(tmp_path):
                                               abs=0.01)
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 @pytest.mark.data
 def test_transfer_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir, monkeypatch):
@@ -263,6 +272,7 @@ def test_transfer_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir
     assert delta == pytest.approx(report["mean"]["init-from"]["test_roc_auc"] - report["mean"]["scratch"]["test_roc_auc"])
 
 
+@pytest.mark.benchmark
 @pytest.mark.slow
 def test_report_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir):
     before = results_digest()
