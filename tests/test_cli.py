@@ -5,6 +5,7 @@ one-line message, never silently ignored.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -128,10 +129,12 @@ def test_compare_json_and_threshold_with_method(trained_run, tmp_path, capsys):
                     "--method does not apply", "--threshold")
 
 
-def test_evaluate_json_prints_the_metrics_file(trained_run, capsys):
+def test_evaluate_json_prints_the_metrics_file(trained_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"  # a copy: other tests read the shared run's eval/metrics.json
+    shutil.copytree(trained_run.path, run_dir)
     capsys.readouterr()
-    assert main(["evaluate", trained_run.path, "--protocol", "retrieval", "--json"]) == 0
+    assert main(["evaluate", str(run_dir), "--protocol", "retrieval", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    with open(trained_run.file("eval/metrics.json"), encoding="utf-8") as f:
+    with open(run_dir / "eval" / "metrics.json", encoding="utf-8") as f:
         assert printed == json.load(f)
     assert printed["protocol"] == "retrieval" and 0.0 <= printed["retrieval"]["map_at_r"] <= 1.0
