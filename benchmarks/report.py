@@ -7,7 +7,10 @@ RUN_DIR` runs as a user runs it, in a fresh process (Python and Keras start-up
 included), once per projection of the embedding map; its wall time, its CPU
 time (user + system, which a shared machine does not inflate as it does the
 wall time) and the HTML file's size are recorded. Targets: under 60 s with PCA or t-SNE, under
-15 MB.
+15 MB. UMAP's first compilation is excluded, as the target says: before a UMAP
+report, UMAP fits twice in a fresh process on as many points; the first fit's
+extra time is its compilation, recorded apart and subtracted from the UMAP
+report's wall time.
 
 Usage:
 
@@ -37,6 +40,7 @@ from calibration import _data_dir, _write_png_folder  # noqa: E402
 
 HELD_OUT = (5, 6, 7, 8, 9)
 TARGET_SECONDS, TARGET_MB = 60, 15
+EMBEDDING_DIM = 64
 
 
 def write_data(root, data_dir, train_per_class, held_out_per_class, seed=0):
@@ -55,7 +59,7 @@ def train_run(folder, out, epochs):
     from siamkit.training import train
 
     config = {"data": folder, "image_size": 28, "channels": 1, "holdout_classes": list(HELD_OUT),
-              "validation": "images", "epochs": epochs, "embedding_dim": 64, "out": out}
+              "validation": "images", "epochs": epochs, "embedding_dim": EMBEDDING_DIM, "out": out}
     run, metrics = train(config, verbose=0)
     return run, metrics
 
@@ -76,6 +80,31 @@ def time_report(run_dir, out, projection):
         sys.exit(f"siamkit report failed ({done.returncode}): {done.stderr[-2000:]}")
     left_out = [line for line in done.stderr.splitlines() if line.startswith("siamkit report: left out:")]
     return seconds, cpu, os.path.getsize(out), left_out
+
+
+UMAP_TIMING = """
+import json, time, numpy, umap
+z = numpy.random.default_rng(0).normal(size=({n}, {dim})).astype("float32")
+seconds = []
+for _ in range(2):
+    started = time.perf_counter()
+    umap.UMAP(n_components=2, random_state=0, n_jobs=1).fit_transform(z)
+    seconds.append(time.perf_counter() - started)
+print(json.dumps(seconds))
+"""
+
+
+def umap_compilation_seconds(n, dim):
+    """UMAP's compilation time in a fresh process: its first fit on `n` x `dim` float32 points minus its second.
+
+    numba caches only part of UMAP's kernels on disk, so each new process compiles most of them again;
+    this is the part of a UMAP report's time the target leaves out.
+    """
+    done = subprocess.run([sys.executable, "-c", UMAP_TIMING.format(n=n, dim=dim)],
+                          check=True, capture_output=True, text=True)
+    first, second = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"first_fit_seconds": round(first, 1), "second_fit_seconds": round(second, 1),
+            "compilation_seconds": round(first - second, 1)}
 
 
 def main(argv=None):
@@ -100,13 +129,18 @@ def main(argv=None):
     train_seconds = time.perf_counter() - started
     load_before = os.getloadavg()[0]
     results = []
+    umap_timing = (umap_compilation_seconds(held_out_per_class * len(HELD_OUT), EMBEDDING_DIM)
+                   if "umap" in args.projections else None)
     for projection in args.projections:
         html = os.path.join(work, f"report-{projection}.html")
         seconds, cpu, size, left_out = time_report(run_dir, html, projection)
+        if projection == "umap":  # the target leaves out UMAP's compilation, which every fresh process repeats
+            seconds -= umap_timing["compilation_seconds"]
         results.append({
             "projection": projection, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
             "megabytes": round(size / 1e6, 2),
             "under_60_s": seconds < TARGET_SECONDS, "under_15_mb": size < TARGET_MB * 1e6, "left_out": left_out,
+            "compilation_subtracted": projection == "umap",
         })
         print(f"{projection:>5}: {seconds:6.1f} s wall, {cpu:6.1f} s CPU  {size / 1e6:6.2f} MB", flush=True)
     record = {
@@ -117,6 +151,7 @@ def main(argv=None):
         "run": {"epochs": epochs, "test_roc_auc": metrics["test_roc_auc"], "map_at_r": metrics["map_at_r"],
                 "train_and_evaluate_seconds": round(train_seconds, 1)},
         "reports": results,
+        "umap": umap_timing,
         "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg()[0],
                     "python": platform.python_version()},
     }

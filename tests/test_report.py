@@ -157,21 +157,49 @@ def test_projection_falls_back_from_tsne_to_pca_above_the_limit(monkeypatch):
 
 
 def test_the_cross_modal_section_shows_images_and_playable_spectrograms():
+    from types import SimpleNamespace
+
     from siamkit.report import sections
 
     rng = np.random.default_rng(0)
     images, clips = rng.random((3, 8, 8, 1)), rng.uniform(-1, 1, (4, 800)).astype("float32")
-    digits, spoken = np.array([0, 1, 2]), np.array([0, 1, 2, 0])
     knn = lambda q, r: (np.argsort(rng.random((len(q), len(r))), axis=1)[:, :2], rng.random((len(q), 2)))  # noqa: E731
-    found = evidence.Evidence(run=None, crossmodal={
-        "images": images, "digits": digits, "clips": clips, "spoken": spoken, "sample_rate": 8000,
-        "image_to_audio": knn(images, clips), "audio_to_image": knn(clips, images)})
+    found = evidence.Evidence(run=SimpleNamespace(distance="cosine"), crossmodal={
+        "sides": {"a": {"modality": "image", "shown": images, "labels": ["0", "1", "2"]},
+                  "b": {"modality": "audio", "shown": clips, "labels": ["0", "1", "2", "0"]}},
+        "sample_rate": 8000, "a_to_b": knn(images, clips), "b_to_a": knn(clips, images)})
     html = sections.crossmodal(found)
     to_audio, to_image = html.split("<h3>Audio to image</h3>")
+    assert "<h3>Image to audio</h3>" in to_audio
     assert to_audio.count('<audio controls') == 3 * 2 and to_image.count('<audio controls') == 4
     assert to_audio.count('class="spec') == 6 and to_image.count('class="thumb') == 4 * 2
     wav = base64.b64decode(re.search(r'src="data:audio/wav;base64,([^"]+)"', html).group(1))
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) == 44 + 2 * 800
+
+
+def test_the_cross_modal_section_shows_text_as_text_and_vectors_by_name():
+    import html as html_module
+    from types import SimpleNamespace
+
+    from siamkit.report import media, sections
+
+    long = "a <b>long</b> description " * 10
+    texts, vectors = ["zero", "one", long], ["0/a.npy", "1/b.npy"]
+    found = evidence.Evidence(run=SimpleNamespace(distance="euclidean"), crossmodal={
+        "sides": {"a": {"modality": "text", "shown": texts, "labels": ["0", "1", "2"]},
+                  "b": {"modality": "features", "shown": vectors, "labels": ["0", "1"]}},
+        "sample_rate": None,
+        "a_to_b": (np.array([[0, 1], [0, 1], [1, 0]]), np.zeros((3, 2))),
+        "b_to_a": (np.array([[0, 2], [1, 0]]), np.zeros((2, 2)))})
+    html = sections.crossmodal(found)
+    to_features, to_text = html.split("<h3>Features to text</h3>")
+    assert "<h3>Text to features</h3>" in to_features and "<img" not in html and "<audio" not in html
+    # the query "zero" finds 0/a.npy (right) then 1/b.npy (wrong)
+    assert re.search(r'class="text thumb" title="zero">zero</span>.*?class="vector thumb right"[^>]*>0/a.npy<.*?class="vector thumb '
+                     r'wrong"[^>]*>1/b.npy<', to_features, re.S)
+    assert "&lt;b&gt;long&lt;/b&gt;" in html and "<b>long</b>" not in html  # text is escaped
+    shown = re.search(r'class="text thumb wrong" title="[^"]*">([^<]*)</span>', to_text).group(1)
+    assert len(html_module.unescape(shown)) == media.TEXT_CHARS and shown.endswith("…")
 
 
 def test_an_image_that_cannot_be_read_is_named_in_its_place():

@@ -94,3 +94,42 @@ def test_the_model_card_and_tabs_work_from_the_keyboard(browser, page_url, shots
     assert "cnn" in card.text and "12 items" in card.text and "1.0000 — given" in card.text
     assert "test_roc_auc" in browser.find_element("id", "model-metrics").text
     browser.save_screenshot(str(shots / "model.png"))
+
+
+def test_with_protected_reads_the_page_sends_the_key_for_thumbnails_and_the_report(
+        browser, trained_run, gallery_index, live_server, tmp_path, shots):
+    from siamkit.runs import REPORT_FILE
+
+    run_copy = tmp_path / "digits"
+    shutil.copytree(trained_run.path, run_copy)
+    (run_copy / REPORT_FILE).write_text("<!doctype html><title>run report</title><p id=report-body>the report</p>")
+    index_dir, paths = gallery_index
+    key_file = tmp_path / "key"
+    key_file.write_text("a-page-test-key-0123456789\n")
+    url = live_server(create_app(str(run_copy), index_dir, Settings(threshold=1.0, api_key_file=str(key_file),
+                                                                     protect_reads=True)))
+    browser.get(url)
+    error = _wait(browser, _visible(browser, "page-error"))
+    assert "key" in error.text.lower()  # no key yet: the card cannot load, and the key box opens
+    assert browser.find_element("id", "key-box").get_attribute("open") is not None
+    key = browser.find_element("id", "api-key")
+    key.send_keys("a-page-test-key-0123456789")
+    browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", key)
+    _wait(browser, lambda d: d.find_element("id", "run-name").text == "digits")
+    browser.find_element("id", "tab-search").click()
+    browser.find_element("id", "search-file").send_keys(str(paths[3]))
+    browser.find_element("id", "search-button").click()
+    _wait(browser, lambda d: len(d.find_elements("css selector", "#search-results li")) == 10)
+    _wait(browser, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#search-results img')].every(i => i.complete && i.naturalWidth > 0)"))
+    browser.save_screenshot(str(shots / "search-protected.png"))
+
+    browser.find_element("id", "tab-model").click()
+    page = browser.current_window_handle
+    _wait(browser, _visible(browser, "report-link")).find_element("css selector", "a").click()
+    _wait(browser, lambda d: len(d.window_handles) == 2)
+    browser.switch_to.window([h for h in browser.window_handles if h != page][0])
+    _wait(browser, lambda d: d.find_elements("id", "report-body"))
+    assert browser.find_element("id", "report-body").text == "the report"
+    browser.close()
+    browser.switch_to.window(page)

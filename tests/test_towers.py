@@ -1,6 +1,7 @@
 """Two-tower networks on the user's own files: towers per modality, pairing readers, bad input, the CLI."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -178,6 +179,15 @@ def test_train_evaluate_compare_and_search_on_two_folders(tmp_path, capsys):
     code, printed, err = _sk(capsys, "search", index, query, "-k", "3", "--json")
     assert code == 0, err
     assert "1/" in printed or "0/" in printed or "2/" in printed
+    # its report shows text queries and their nearest images, and images and their nearest texts
+    code, _, err = _sk(capsys, "report", out, "--out", tmp_path / "report.html", "--projection", "pca", "--quiet")
+    assert code == 0, err
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="crossmodal"'):]
+    section = section[: section.index("</section>")]
+    assert "<h3>Image to text</h3>" in section and "<h3>Text to image</h3>" in section
+    texts = re.findall(r'<span class="text thumb[^"]*" title="[^"]*">([^<]*)</span>', section)
+    assert texts and set(texts) <= {w for words in WORDS.values() for w in words}
     # options of the other kind of evaluation are refused
     code, _, err = _sk(capsys, "evaluate", out, "--ways", "3")
     assert code == 2 and "--ways does not apply" in err

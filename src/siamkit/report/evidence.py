@@ -224,32 +224,40 @@ def _oneshot(found, seed):
 
 
 def _crossmodal(found, step):
-    """Two-tower runs of an image and an audio tower: the run's own test split, each tower's nearest items of the other's queries."""
+    """Two-tower runs: the run's own test split, each tower's nearest items of the other's queries.
+
+    Each side keeps what the report shows of an item: the image, the clip,
+    the text itself, or a feature vector's file name.
+    """
     from ..evaluation.crossmodal import two_tower_parts
 
     step("cross-modal retrieval")
     run = found.run
-    modalities = (run.modality("a"), run.modality("b"))
-    if sorted(modalities) != ["audio", "image"]:
-        found.missing.append(f"cross-modal retrieval examples are drawn for image and audio towers; this run's towers "
-                             f"read {modalities[0]} and {modalities[1]}: left out")
-        return
     try:
         parts = two_tower_parts(run.config)
     except (SiamkitError, OSError) as err:
         found.missing.append(f"held-out data unavailable ({err}): cross-modal retrieval examples left out")
         return
-    image, audio = ("a", "b") if modalities[0] == "image" else ("b", "a")
-    held = {side: parts[side]["test"] for side in "ab"}
-    test = {
-        "images": parts[image]["x"][held[image]], "digits": parts[image]["y"][held[image]],
-        "clips": parts[audio]["x"][held[audio]], "spoken": parts[audio]["y"][held[audio]],
-        "sample_rate": run.config.get("sample_rate"),
-    }
-    z_image, z_audio = run.embed(test["images"], image), run.embed(test["clips"], audio)
-    k = min(NEIGHBORS, len(z_image), len(z_audio))
+    names = parts["class_names"]
+    sides, embedded = {}, {}
+    for side, dataset in zip("ab", parts["loaded"]):
+        part, modality = parts[side], run.modality(side)
+        test = part["test"]
+        if modality in ("image", "audio"):
+            shown = part["x"][test]
+        elif modality == "text":
+            shown = [dataset.x[i] for i in test]
+        else:  # a feature vector is shown by its file's name
+            paths = dataset.meta.get("path")
+            shown = [os.path.basename(str(paths[i])) if paths is not None else f"vector {i}" for i in test]
+        sides[side] = {
+            "modality": modality, "shown": shown,
+            "labels": [names[y] if names else str(y) for y in part["y"][test]],
+        }
+        embedded[side] = run.embed(part["x"][test], side)
+    k = min(NEIGHBORS, len(embedded["a"]), len(embedded["b"]))
     found.crossmodal = {
-        **test,
-        "image_to_audio": neighbors.knn(z_image, z_audio, k, run.distance),
-        "audio_to_image": neighbors.knn(z_audio, z_image, k, run.distance),
+        "sides": sides, "sample_rate": run.config.get("sample_rate"),
+        "a_to_b": neighbors.knn(embedded["a"], embedded["b"], k, run.distance),
+        "b_to_a": neighbors.knn(embedded["b"], embedded["a"], k, run.distance),
     }

@@ -24,6 +24,8 @@ from . import page
 
 # Longest side of a thumbnail in the sprite (larger images are shrunk to it).
 SPRITE_CELL = 32
+# Characters of a text item shown in a gallery cell (the whole text is its tooltip).
+TEXT_CHARS = 80
 # TensorBoard's projector reads sprites of at most 8192 x 8192 pixels.
 MAX_SPRITE_SIDE = 8192
 
@@ -114,6 +116,18 @@ def wav_uri(clip, sample_rate):
         w.setframerate(int(sample_rate))
         w.writeframes(to_pcm16(clip).tobytes())
     return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def item_html(modality, x, index, caption, cls="thumb", sample_rate=None):
+    """A `<figure>` of item `index` of `x` as its modality shows: images and clips by `sample_html`, text as
+    itself (shortened to `TEXT_CHARS`), a feature vector by the name `x` holds for it."""
+    if modality in ("image", "audio"):
+        return sample_html(x, index, caption, cls, sample_rate)
+    text = str(x[index])
+    shown = text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
+    kind = "text" if modality == "text" else "vector"
+    return (f'<figure><span class="{kind} {page.esc(cls)}" title="{page.esc(text)}">{page.esc(shown)}</span>'
+            f"<figcaption>{page.esc(caption)}</figcaption></figure>")
 
 
 def sample_html(x, index, caption, cls="thumb", sample_rate=None, title=None):

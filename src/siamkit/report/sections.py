@@ -256,21 +256,20 @@ def crossmodal(found):
     c = found.crossmodal
     if c is None:
         return None
-    rate = c["sample_rate"]
+    rate, sides = c["sample_rate"], c["sides"]
     parts = []
-    for title, key, queries, q_labels, refs, r_labels in (
-        ("Image to audio", "image_to_audio", c["images"], c["digits"], c["clips"], c["spoken"]),
-        ("Audio to image", "audio_to_image", c["clips"], c["spoken"], c["images"], c["digits"]),
-    ):
+    for key, query, ref in (("a_to_b", sides["a"], sides["b"]), ("b_to_a", sides["b"], sides["a"])):
         idx, dist = c[key]
         rows = []
-        for q in range(0, len(queries), max(1, len(queries) // QUERIES))[:QUERIES]:
-            cells = [media.sample_html(queries, q, f"query: {q_labels[q]}", sample_rate=rate),
-                     '<span class="sep"></span>']
+        for q in range(0, len(query["labels"]), max(1, len(query["labels"]) // QUERIES))[:QUERIES]:
+            cells = [media.item_html(query["modality"], query["shown"], q, f"query: {query['labels'][q]}",
+                                     sample_rate=rate), '<span class="sep"></span>']
             for n, d in zip(idx[q], dist[q]):
-                cls = "thumb " + ("right" if r_labels[n] == q_labels[q] else "wrong")
-                cells.append(media.sample_html(refs, n, f"{r_labels[n]} {d:.3g}", cls, rate))
+                cls = "thumb " + ("right" if ref["labels"][n] == query["labels"][q] else "wrong")
+                cells.append(media.item_html(ref["modality"], ref["shown"], n, f"{ref['labels'][n]} {d:.3g}", cls,
+                                             rate))
             rows.append(f'<div class="row">{"".join(cells)}</div>')
-        parts.append(f"<h3>{esc(title)}</h3>" + "".join(rows))
-    return note("Test queries of one tower and the nearest items of the other (cosine distance); wrong digits "
-                "framed red. Audio is shown as a spectrogram with a player.") + "".join(parts)
+        parts.append(f"<h3>{esc(query['modality'].capitalize())} to {esc(ref['modality'])}</h3>" + "".join(rows))
+    return note(f"Test queries of one tower and the nearest items of the other ({found.run.distance} distance); "
+                "wrong classes framed red. Audio is shown as a spectrogram with a player, text as itself, "
+                "a feature vector by its file's name.") + "".join(parts)

@@ -14,9 +14,31 @@ async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(body.error || `the service answered ${response.status}`);
+    const error = new Error(body.error || `the service answered ${response.status}`);
+    error.status = response.status;
+    throw error;
   }
   return body;
+}
+
+// Thumbnails and the report are plain GETs: with --protect-reads an <img src> or a link would go
+// without the key, so with a key set they are fetched with it and shown from a blob URL.
+async function keyedURL(path) {
+  if (!sessionStorage.getItem("siamkit-api-key")) {
+    return path;
+  }
+  const response = await fetch(path, { headers: headers() });
+  if (!response.ok) {
+    throw new Error(`${path}: the service answered ${response.status}`);
+  }
+  return URL.createObjectURL(await response.blob());
+}
+
+function thumbnail(item) {
+  const img = document.createElement("img");
+  img.alt = `item ${item.id}`;
+  keyedURL(item.thumbnail).then((url) => { img.src = url; }, () => { img.alt = `item ${item.id} (no thumbnail)`; });
+  return img;
 }
 
 function showError(id, error) {
@@ -132,11 +154,7 @@ function resultCard(item) {
   button.type = "button";
   button.setAttribute("aria-label", `item ${item.id}, label ${item.label ?? "none"}: compare with the query`);
   if (item.thumbnail) {
-    const img = document.createElement("img");
-    img.alt = `item ${item.id}`;
-    img.loading = "lazy";
-    img.src = item.thumbnail;
-    button.append(img);
+    button.append(thumbnail(item));
   } else {
     const none = span("noimage", "no image");
     button.append(none);
@@ -164,10 +182,7 @@ async function compareWithItem(item) {
   box.replaceChildren();
   const name = span("meta", `index item ${item.id} (${item.label ?? "no label"})`);
   if (item.thumbnail) {
-    const img = document.createElement("img");
-    img.src = item.thumbnail;
-    img.alt = `item ${item.id}`;
-    box.append(img);
+    box.append(thumbnail(item));
   }
   box.append(name);
   select($("tab-compare"));
@@ -257,8 +272,26 @@ async function loadCard() {
     showError("page-error", null);
   } catch (error) {
     showError("page-error", error);
+    if (error.status === 401) {
+      $("key-box").open = true;  // the service protects reads: ask for the key
+    }
   }
 }
+
+$("report-link").querySelector("a").addEventListener("click", async (event) => {
+  if (!sessionStorage.getItem("siamkit-api-key")) {
+    return;  // an open service: the plain link
+  }
+  event.preventDefault();
+  const tab = window.open("about:blank", "_blank");  // opened within the click, so no pop-up blocker stops it
+  try {
+    tab.location.href = await keyedURL("/report");
+    showError("page-error", null);
+  } catch (error) {
+    tab.close();
+    showError("page-error", error);
+  }
+});
 
 $("api-key").value = sessionStorage.getItem("siamkit-api-key") || "";
 $("api-key").addEventListener("change", () => {
