@@ -156,6 +156,17 @@ def test_projection_falls_back_from_tsne_to_pca_above_the_limit(monkeypatch):
     assert name == "t-SNE" and xy.shape == (40, 2) and xy.min() == 0 and xy.max() == 1
 
 
+def test_umap_projects_when_installed_and_is_refused_clearly_when_not(monkeypatch):
+    from siamkit.errors import ConfigError
+
+    if projection.importlib.util.find_spec("umap") is not None:  # the `report` extra
+        xy, name = projection.project(np.random.default_rng(0).normal(size=(60, 8)), "umap")
+        assert name == "UMAP" and xy.shape == (60, 2) and xy.min() == 0 and xy.max() == 1
+    monkeypatch.setattr(projection.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"siamkit\[report\]"):
+        projection.resolve("umap", 100)
+
+
 def test_the_cross_modal_section_shows_images_and_playable_spectrograms():
     from types import SimpleNamespace
 

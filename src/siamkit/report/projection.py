@@ -17,7 +17,7 @@ import importlib.util
 
 import numpy as np
 
-from ..errors import check_choice
+from ..errors import ConfigError, check_choice
 
 METHODS = ("auto", "umap", "tsne", "pca")
 TSNE_MAX = 5_000
@@ -28,9 +28,13 @@ _TSNE_DIMS = 50
 def resolve(method, n):
     """The method `auto` stands for with `n` points, else `method` itself."""
     check_choice("projection", method, METHODS)
+    has_umap = importlib.util.find_spec("umap") is not None
+    if method == "umap" and not has_umap:
+        raise ConfigError('projection "umap" needs umap-learn: pip install "siamkit[report]", or pass --projection '
+                          "tsne or pca")
     if method != "auto":
         return method
-    if importlib.util.find_spec("umap") is not None:
+    if has_umap:
         return "umap"
     return "tsne" if n <= TSNE_MAX else "pca"
 
