@@ -70,6 +70,18 @@ def test_audio_tower_round_trips(tmp_path):
     )
 
 
+@pytest.mark.slow  # a full MobileNetV3Small: tens of seconds, so on the default lane only
+def test_a_keras_applications_backbone_is_a_tower_beside_an_audio_tower(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 32, 32, 1), dtype="float32")  # 1 channel, repeated to the backbone's 3 inside
+    clips = rng.normal(scale=0.1, size=(4, 1600)).astype("float32")
+    net = _fit_one_step_and_reload(
+        tmp_path, encoders.build("mobilenetv3small", (32, 32, 1), embedding_dim=8),
+        audio.audio_encoder((1600,), embedding_dim=8, filters=(8,)), images, clips, np.arange(4),
+    )
+    assert "MobileNetV3Small" in [layer.name for layer in net.encoder_a.layers]
+
+
 @pytest.mark.parametrize("name", ["koch", "resnet", "alexnet", "vgg"])
 def test_every_image_encoder_builds_as_a_tower(name):
     from siamkit.training import resolve
