@@ -155,13 +155,20 @@ def test_pair_csv_with_a_text_column_and_labels(tmp_path):
 # ---- the CLI, end to end and on bad input ----
 
 
+def run_embeddings(run_dir, path, side):
+    from siamkit.runs import Run
+
+    run = Run(str(run_dir))
+    return run.embed(run.read_inputs([path], side), side)[0]
+
+
 def _sk(capsys, *argv):
     code = main([str(a) for a in argv])
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
-def test_train_evaluate_compare_and_search_on_two_folders(tmp_path, capsys):
+def test_train_evaluate_compare_search_and_serve_on_two_folders(tmp_path, capsys):
     root_a, root_b = make_roots(tmp_path, "text")
     out = tmp_path / "run"
     code, printed, err = _sk(capsys, "train", "--data", root_a, "--data-b", root_b, "--epochs", "2", "--batch-size",
@@ -200,6 +207,23 @@ def test_train_evaluate_compare_and_search_on_two_folders(tmp_path, capsys):
     assert "<h3>Image to text</h3>" in section and "<h3>Text to image</h3>" in section
     texts = re.findall(r'<span class="text thumb[^"]*" title="[^"]*">([^<]*)</span>', section)
     assert texts and set(texts) <= {w for words in WORDS.values() for w in words}
+    # the service compares an image with an uploaded text, embeds either, and says what it cannot read
+    from fastapi.testclient import TestClient
+
+    from siamkit.service import create_app
+
+    client = TestClient(create_app(str(out)))
+    answer = client.post("/v1/compare", files={"a": ("1.png", image.read_bytes()), "b": ("q.txt", b"eins")})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["score"] == pytest.approx(json.loads(one[1])["score"], rel=1e-5)
+    embedded = client.post("/v1/embed", files=[("files", ("q.txt", "eins".encode())),
+                                                    ("files", ("1.png", image.read_bytes()))]).json()
+    np.testing.assert_allclose(embedded["embeddings"][0], run_embeddings(out, query, "b"), rtol=1e-5, atol=1e-6)
+    audio.write_wav(tmp_path / "tone.wav", np.zeros(800), 8000)
+    wav = client.post("/v1/embed", files={"files": ("tone.wav", (tmp_path / "tone.wav").read_bytes())})
+    assert wav.status_code == 400 and "takes no audio input" in wav.json()["error"]
+    binary = client.post("/v1/embed", files={"files": ("x.bin", b"\x00\x01\x02")})
+    assert binary.status_code == 400 and "not an image or UTF-8 text" in binary.json()["error"]
     # options of the other kind of evaluation are refused
     code, _, err = _sk(capsys, "evaluate", out, "--ways", "3")
     assert code == 2 and "--ways does not apply" in err
@@ -261,3 +285,42 @@ def test_bad_feature_vectors_and_unpaired_rows(tmp_path, capsys):
     assert code == 0, err
     report = (out / "bad_files.csv").read_text()
     assert "pairs.csv:5" in report and "does not exist" in report
+
+
+def _vector_table(path, labels, vectors):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"label": labels, "embedding": vectors}), path)
+    return path
+
+
+def test_a_parquet_table_of_vectors_pairs_with_a_class_folder_and_trains(tmp_path, capsys):
+    root_a, _ = make_roots(tmp_path, "text", per_class=9)
+    d = _digits()
+    rows = [i for c in range(3) for i in np.flatnonzero(d.target == c)[:9]]
+    table = _vector_table(tmp_path / "vectors.parquet", [str(d.target[i]) for i in rows],
+                          [(d.data[i] / 16).tolist() for i in rows])
+    a, b = datasets.load_cross_modal(root_a, table)
+    assert (a.info["modality"], b.info["modality"]) == ("image", "features")
+    assert b.x.shape == (27, 64) and b.y.tolist() == [0] * 9 + [1] * 9 + [2] * 9
+    np.testing.assert_allclose(b.x[10], d.data[rows[10]] / 16, rtol=1e-6)
+    assert b.meta["path"][0] == "vectors.parquet:row 1"
+    out = tmp_path / "run"
+    code, printed, err = _sk(capsys, "train", "--data", root_a, "--data-b", table, "--epochs", "1", "--batch-size",
+                             "8", "--embedding-dim", "8", "--out", out, "--quiet")
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["modality_b"] == "features"
+
+
+@pytest.mark.parametrize("labels, vectors, fragment", [
+    (["0", "1"], [[0.0, 1.0], [1.0]], "row 2: embedding has length 1, expected 2"),
+    (["0", None], [[0.0, 1.0], [1.0, 0.0]], "row 2 has no label"),
+    (["0", "1"], [[0.0, 1.0], [float("nan"), 0.0]], "row 2: embedding has NaN"),
+    (["0", "1"], [[0.0, 1.0], []], "row 2: embedding [] is not a list of numbers"),
+])
+def test_a_bad_vector_table_is_one_line_naming_the_row(tmp_path, capsys, labels, vectors, fragment):
+    root_a, _ = make_roots(tmp_path, "text", per_class=2)
+    table = _vector_table(tmp_path / "v.parquet", labels, vectors)
+    _one_line_error(capsys, ["train", "--data", root_a, "--data-b", table, "--out", tmp_path / "run"],
+                    "v.parquet", fragment)

@@ -5,7 +5,8 @@
 - **Pair CSV**: rows `path_a,path_b,label` (label 1 = same, 0 = different),
   paths relative to the CSV file, an optional header. `load_pairs(CSV)`.
 - **Cross-modal roots**: two folders of class sub-folders, one per modality
-  (images, `.wav` audio, `.txt` text or `.npy`/`.npz` feature vectors),
+  (images, `.wav` audio, `.txt` text or `.npy`/`.npz` feature vectors; a
+  Parquet table of vectors with a label column may stand for a folder),
   paired by class name (`load_cross_modal`), or a pair CSV whose columns are
   relative to one root each (`load_pairs(CSV, root_a=..., root_b=...)`).
 - **Positive pairs**: a CSV of `path_a,path_b` rows, each a matching pair,
@@ -32,7 +33,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import DataError
-from . import images
+from . import images, parquet
 from .base import Dataset, Pairs
 from .images import IMAGE_EXTENSIONS
 from .store import ImageStore
@@ -349,6 +350,22 @@ def load_pairs(
     return Pairs(csv_path, x_a, x_b if not shared else x_a, index_a, index_b, y, meta, info)
 
 
+def _load_table(path):
+    """A Parquet table of feature vectors as a dataset, its classes the label column's names."""
+    x, labels, rows = parquet.read_feature_table(path)
+    names = sorted(set(labels))
+    info = {"root": path, "class_names": names, "bad_files": [], "modality": "features"}
+    y = np.searchsorted(names, labels)
+    return Dataset(os.path.basename(path), x, y, {"path": np.array(rows)}, info)
+
+
+def _relabel(ds, class_names):
+    """Relabel by the shared class list, so label k means the same class on both sides."""
+    ds.y = np.searchsorted(class_names, np.asarray(ds.info["class_names"])[ds.y])
+    ds.info["class_names"] = list(class_names)
+    return ds
+
+
 def _load_root(root, class_names, image_size, channels, skip_bad, max_pixels, progress):
     paths, labels, names, kind = scan_folder(root)
     if kind == "image":
@@ -362,10 +379,7 @@ def _load_root(root, class_names, image_size, channels, skip_bad, max_pixels, pr
             info["sample_rate"] = x.sample_rate
         ds = Dataset(os.path.basename(os.path.abspath(root)), x, labels[kept], {"path": relative}, info)
     ds.info["modality"] = kind
-    # Relabel by the shared class list, so label k means the same class on both sides.
-    ds.y = np.searchsorted(class_names, np.asarray(ds.info["class_names"])[ds.y])
-    ds.info["class_names"] = list(class_names)
-    return ds
+    return _relabel(ds, class_names)
 
 
 def load_cross_modal(
@@ -383,7 +397,10 @@ def load_cross_modal(
 
     Args:
         root_a, root_b: folders with one sub-folder per class, holding images,
-            `.wav`, `.txt` or `.npy`/`.npz` files; the class names must match.
+            `.wav`, `.txt` or `.npy`/`.npz` files, or a Parquet table of
+            feature vectors with a label column
+            (`siamkit.datasets.parquet.read_feature_table`); the class names
+            must match.
         image_size, channels, skip_bad, max_pixels, progress: as for
             `load_folder`, applied to image folders. With `skip_bad`, a class
             found in one root only is left out (and listed in
@@ -397,7 +414,8 @@ def load_cross_modal(
         on the other. `info["modality"]` says what each holds.
     """
     roots = [os.fspath(r) for r in (root_a, root_b)]
-    names = [scan_folder(r)[2] for r in roots]
+    tables = {r: _load_table(r) for r in roots if parquet.is_table(r)}
+    names = [tables[r].info["class_names"] if r in tables else scan_folder(r)[2] for r in roots]
     shared = sorted(set(names[0]) & set(names[1]))
     lonely = [(root, name) for root, own, other in zip(roots, names, names[::-1]) for name in own if name not in other]
     if lonely and not skip_bad:
@@ -412,7 +430,10 @@ def load_cross_modal(
     parts = []
     policies = ((image_size, channels), (image_size_b or image_size, channels_b or channels))
     for root, own, (size, chans) in zip(roots, names, policies):
-        ds = _load_root(root, own, size, chans, skip_bad, max_pixels, progress)
+        if root in tables:
+            ds = _relabel(tables[root], own)
+        else:
+            ds = _load_root(root, own, size, chans, skip_bad, max_pixels, progress)
         keep = np.isin(np.asarray(own)[ds.y], shared)
         ds = ds.subset(np.flatnonzero(keep))
         ds.y = np.searchsorted(shared, np.asarray(own)[ds.y])

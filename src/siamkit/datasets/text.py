@@ -4,7 +4,8 @@ A text tower reads no vocabulary: `encode_text` turns each string into its
 UTF-8 bytes (each byte + 1, so 0 is padding), cut or zero-padded to a fixed
 length, and `siamkit.encoders.text_encoder` hashes byte n-grams inside the
 model. `read_texts` reads `.txt` files; `read_features` reads one vector per
-`.npy` / `.npz` file, all of one length.
+`.npy` / `.npz` file, all of one length. Both take paths or
+`siamkit.datasets.memory.MemoryFile`s.
 
 Example:
 
@@ -12,11 +13,12 @@ Example:
 [[98.0, 99.0, 0.0, 0.0]]
 """
 
-import os
+import zipfile
 
 import numpy as np
 
 from ..errors import DataError
+from .memory import name_of, open_binary
 
 TEXT_EXTENSIONS = (".txt",)
 FEATURE_EXTENSIONS = (".npy", ".npz")
@@ -44,31 +46,34 @@ def read_texts(paths):
     """The contents of UTF-8 `.txt` files, stripped; an empty or undecodable file is an error naming it."""
     texts = []
     for path in paths:
+        name = name_of(path)
         try:
-            with open(path, encoding="utf-8-sig") as f:
-                text = f.read().strip()
+            with open_binary(path) as f:
+                text = f.read().decode("utf-8-sig").strip()
         except UnicodeDecodeError:
-            raise DataError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+            raise DataError(f"{name}: not UTF-8 text; save it as UTF-8") from None
         except OSError as err:
-            raise DataError(f"{path}: cannot be read ({err.strerror})") from None
+            raise DataError(f"{name}: cannot be read ({err.strerror})") from None
         if not text:
-            raise DataError(f"{path}: the text file is empty; give every item some text")
+            raise DataError(f"{name}: the text file is empty; give every item some text")
         texts.append(text)
     return np.array(texts, dtype=object)
 
 
-def _vector(path):
+def _vector(source):
+    path = name_of(source)
     try:
-        if path.lower().endswith(".npz"):
-            with np.load(path, allow_pickle=False) as archive:
-                if len(archive.files) != 1:
-                    raise DataError(f"{path}: holds {len(archive.files)} arrays; a feature .npz holds exactly one")
-                value = archive[archive.files[0]]
-        else:
-            value = np.load(path, allow_pickle=False)
+        with open_binary(source) as f:
+            if path.lower().endswith(".npz"):
+                with np.load(f, allow_pickle=False) as archive:
+                    if len(archive.files) != 1:
+                        raise DataError(f"{path}: holds {len(archive.files)} arrays; a feature .npz holds exactly one")
+                    value = archive[archive.files[0]]
+            else:
+                value = np.load(f, allow_pickle=False)
     except DataError:
         raise
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a readable .npy/.npz feature vector ({err})") from None
     value = np.asarray(value)
     if value.ndim != 1 or not np.issubdtype(value.dtype, np.number):
@@ -87,9 +92,9 @@ def read_features(paths, dim=None):
     """
     rows = []
     for path in paths:
-        vector = _vector(os.fspath(path))
+        vector = _vector(path)
         dim = len(vector) if dim is None else dim
         if len(vector) != dim:
-            raise DataError(f"{path}: feature vector of length {len(vector)}, expected {dim} like the others")
+            raise DataError(f"{name_of(path)}: feature vector of length {len(vector)}, expected {dim} like the others")
         rows.append(vector)
     return np.stack(rows) if rows else np.zeros((0, dim or 0), "float32")

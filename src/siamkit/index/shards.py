@@ -31,6 +31,7 @@ import tempfile
 
 import numpy as np
 
+from ..datasets import parquet
 from ..errors import ConfigError, DataError
 
 ROWS_PER_SHARD = 100_000
@@ -39,12 +40,7 @@ _KEYS = (b"siamkit.fingerprint", b"siamkit.distance", b"siamkit.dim")
 
 def require_arrow():
     """pyarrow and pyarrow.parquet, or a `ConfigError` that says how to install them."""
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError:
-        raise ConfigError("embedding shards need pyarrow: pip install 'siamkit[ray]' (or pyarrow)") from None
-    return pyarrow, pyarrow.parquet
+    return parquet.require_arrow("embedding shards")
 
 
 def _table(pa, ids, paths, labels, vectors, fingerprint, distance):
