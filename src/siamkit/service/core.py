@@ -1,11 +1,12 @@
 """The service's operations without HTTP: embed, compare, search, index writes, thumbnails, the model card.
 
 Files arrive as `Upload(name, data)`. Their type is found from their first
-bytes (`sniff`), never from the client's name or header; images are checked
-against `Limits.max_pixels` before they are decoded. Each upload is written
-to a private temporary folder under a generated name and read by the run's
-own readers (`siamkit.index.inputs.read_files`), so a file means the same
-here as on the command line; error messages name the client's files.
+bytes (`sniff`: images, WAV, `.npy` vectors, and UTF-8 text when the run
+has a text tower), never from the client's name or header; images are
+checked against `Limits.max_pixels` before they are decoded. Uploads are
+decoded from memory by the run's own readers (`Run.read_inputs`), so a file
+means the same here as on the command line; error messages name the
+client's files.
 
 Model calls go through a `Batcher` (see `batching`) when one is given, so
 concurrent requests share one forward pass; without one they are made
@@ -89,15 +90,38 @@ _MAGIC = (
     (b"BM", 0, ".bmp"),
     (b"WEBP", 8, ".webp"),
     (b"WAVE", 8, ".wav"),
+    (b"\x93NUMPY", 0, ".npy"),
 )
 
 
-def sniff(data):
-    """The file extension that `data` is, by its first bytes (`.png`, `.jpg`, ..., `.wav`), or None."""
+def sniff(data, text=False):
+    """The file extension that `data` is, by its first bytes (`.png`, `.jpg`, ..., `.wav`, `.npy`), or None.
+
+    With `text=True` (a run with a text tower), data of none of those types
+    that decodes as UTF-8 without control characters is `.txt`.
+    """
     for magic, offset, ext in _MAGIC:
         if data[offset : offset + len(magic)] == magic and (offset == 0 or data[:4] == b"RIFF"):
             return ext
+    if text and _is_text(data):
+        return ".txt"
     return None
+
+
+def _is_text(data):
+    try:
+        decoded = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(ch) < 32 and ch not in "\t\n\r" for ch in decoded)
+
+
+_READABLE = {"image": "an image", "audio": "a WAV file", "text": "UTF-8 text", "features": "a .npy vector"}
+
+
+def _readable(modalities):
+    """What files of `modalities` are, for a message: "an image or a WAV file"."""
+    return " or ".join(_READABLE[m] for m in ("image", "audio", "text", "features") if m in modalities)
 
 
 def _kinds():
@@ -234,13 +258,11 @@ class SimilarityService:
         if len(uploads) > self.limits.max_files:
             raise TooLarge(f"{len(uploads)} files in one request; send at most {self.limits.max_files}")
         exts = []
+        reads = set(self.towers().values())
         for upload in uploads:
-            ext = sniff(upload.data)
+            ext = sniff(upload.data, text="text" in reads)
             if ext is None:
-                raise DataError(
-                    f"{upload.name!r}: unsupported file type (its content is not an image or a WAV file); "
-                    f"readable types: {', '.join(sorted(_kinds()))}"
-                )
+                raise DataError(f"{upload.name!r}: unsupported file type (its content is not {_readable(reads)})")
             if _kinds()[ext] == "image":
                 self._check_pixels(upload)
             exts.append(ext)
