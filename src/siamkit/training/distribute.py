@@ -78,7 +78,12 @@ def _join_jax_cluster():
 
 
 def engine(distribution):
-    """The object whose `scope()` runs `distribution`: a Keras `Distribution` or a `tf.distribute` strategy; None for one device."""
+    """What runs `distribution` in its `scope()`: a Keras `Distribution` or a `tf.distribute` strategy.
+
+    None for one device. The first call joins a multi-host cluster (JAX:
+    `keras.distribution.initialize`; TensorFlow: the one, cached strategy),
+    so make it before anything runs on the devices, as `train` does.
+    """
     if check(distribution) is None:
         return None
     if keras.backend.backend() == "jax":

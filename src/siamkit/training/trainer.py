@@ -262,6 +262,7 @@ def train(config=None, verbose="auto", distribution=None):
     >>> run, metrics = train({"epochs": 1, "out": "runs/demo"})  # doctest: +SKIP
     """
     config = resolve(overrides=config if distribution is None else {**(config or {}), "distribute": distribution})
+    distribute.engine(config["distribute"])  # a cluster is joined before anything runs on the devices
     if config["towers"] == 2:
         from .two_tower import train_two_tower
 
