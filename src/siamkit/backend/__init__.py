@@ -38,3 +38,23 @@ def gather_replicas(*tensors, after=None):
 
         return gather(*tensors, after=after)
     return tensors
+
+
+def replicated(model):
+    """Whether `model` was built under a `tf.distribute` strategy of several replicas.
+
+    Keras' `predict_on_batch` of such a model runs the whole batch on every
+    replica and returns the copies concatenated, so call the model itself
+    instead. Always False on the other backends.
+
+    Example:
+
+    >>> import keras
+    >>> replicated(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    False
+    """
+    if keras.backend.backend() == "tensorflow":
+        from .tensorflow import replicated as tf_replicated
+
+        return tf_replicated(model)
+    return False

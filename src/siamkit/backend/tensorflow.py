@@ -82,6 +82,11 @@ def replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def replicated(model):
+    """Whether `model` was built under a strategy of several replicas (see `siamkit.backend.replicated`)."""
+    return model.distribute_strategy.num_replicas_in_sync > 1
+
+
 def gather_replicas(*tensors, after=None):
     """`tensors` of every replica, each concatenated along axis 0, inside a step run by a `tf.distribute` strategy.
 

@@ -126,6 +126,54 @@ def replicas():
     return 1
 
 
+@contextlib.contextmanager
+def paused():
+    """Keras calls inside this run on one device, in a data-parallel fit too (a callback's predictions).
+
+    Under JAX, `DataParallel` shards every batch that a model predicts on
+    between the devices, so a batch that does not split evenly fails;
+    paused, the replicated model predicts batches of any size. Elsewhere a
+    no-op: `tf.distribute` splits uneven batches itself.
+
+    Example:
+
+    >>> with paused():
+    ...     replicas()
+    1
+    """
+    current = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
+    if current is None:
+        yield
+        return
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(current)
+
+
+def validation_input(data):
+    """`fit`'s validation data for the current scope: `data`, or what of it splits evenly between the replicas.
+
+    Under JAX data parallelism `fit` shards every validation batch, the
+    last one too, between the devices: validation arrays are cut to a
+    multiple of the replica count (at most `replicas() - 1` items fewer
+    than on one device), and a validation sampler must split evenly
+    (`check_batches`). Elsewhere `data` as it is.
+
+    Args:
+        data: None, a siamkit sampler, or a tuple of arrays (`(x, y)`, `([x1, x2], same)`).
+    """
+    count = replicas()
+    if data is None or count == 1 or keras.backend.backend() != "jax":
+        return data
+    if isinstance(data, keras.utils.PyDataset):
+        check_batches(data)
+        return data
+    size = len(keras.tree.flatten(data)[0])
+    return keras.tree.map_structure(lambda v: v[: size - size % count], data)
+
+
 def check_batches(sampler):
     """Refuse a sampler whose first or last batch does not split evenly between the replicas.
 

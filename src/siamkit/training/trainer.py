@@ -447,7 +447,8 @@ def fit_with_callbacks(config, folder, fit_model, compile_for, train_data, resum
             keras.callbacks.CSVLogger(history, append=(resume or phase.start > 0) and os.path.isfile(history)),
         ]
         fit_sampler(
-            fit_model, train_data, callbacks, validation_data=validation_data, initial_epoch=phase.start,
+            fit_model, train_data, callbacks, validation_data=distribute.validation_input(validation_data),
+            initial_epoch=phase.start,
             epochs=phase.end, verbose=verbose, validation_batch_size=config["batch_size"],
         )
         if phase.frozen:
