@@ -21,7 +21,9 @@ JAX the jitted step computes on the global (sharded) batch, and under
 items (`siamkit.losses.base.global_batch`), so a step's loss and gradients
 are those of one device on the same batch. `batch_size` (or P x K) is the
 global batch: each of R replicas gets 1/R of it, and every batch must split
-evenly (`check_batches`).
+evenly (`check_batches`). Under JAX, which shards every batch it runs,
+validation arrays are cut to a multiple of R (`validation_input`) and
+callbacks predict on one device (`paused`).
 
 Example:
 
