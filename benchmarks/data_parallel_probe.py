@@ -1,4 +1,4 @@
-"""Data-parallel training against one device, on virtual CPU devices (a helper of `scale.py` and the tests).
+"""Data-parallel training against one device, on virtual CPU devices (run by `scale.py` and the tests).
 
 The device count is fixed when a backend starts, so each measurement runs in a fresh process:
 
