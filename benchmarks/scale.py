@@ -20,12 +20,19 @@ embedding-like data) and `--queries` queries, top-10 search:
   `QdrantIndex`: build time, queries/s and recall@10 against exact, without and with a metadata filter
   (one label of 10).
 - **A paper estimate** for 100,000,000 images on 8 GPUs, from the measured per-item costs.
+- **Data-parallel training** (`--sections data-parallel`) on 2 virtual CPU devices, JAX and TensorFlow, each
+  in its own process (`data_parallel_probe.py`): for batch-hard triplet, prototypical, contrastive, CLIP and
+  cross-modal contrastive losses, one step's largest loss and gradient differences against one device on the
+  same batch; a 2-epoch `siamkit train` on digits both ways (largest weight difference, held-out metrics);
+  and training images/s on 2 virtual devices against 1 over `--dp-steps` P x K batches of 40 through a
+  small CNN. Virtual devices share the same cores, so 2 are slower than 1: the section is about correctness.
 
 Usage:
 
     nice python benchmarks/scale.py                 # the full run (about an hour on 2 cores)
     python benchmarks/scale.py --n 2000000          # a smaller IVF-PQ gallery
     python benchmarks/scale.py --quick              # a smoke run, a minute or two
+    nice python benchmarks/scale.py --sections data-parallel   # one section; the others stay as they were
 
 It prints a table and writes `benchmarks/results/scale.json`; a `--quick` run writes
 `runs/benchmarks/scale.json` instead.
@@ -36,6 +43,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +57,7 @@ from _output import output_path  # noqa: E402
 from search import best_time, gallery_chunks, queries, recall, rss_mb  # noqa: E402
 
 K = 10
-SECTIONS = ("exact", "compact", "qdrant", "ivfpq", "embedding")
+SECTIONS = ("exact", "compact", "qdrant", "ivfpq", "embedding", "data-parallel")
 NPROBES = (8, 16, 32, 64, 128)
 
 
@@ -280,6 +288,35 @@ def embedding(cfg):
     return out
 
 
+# --- data-parallel training ------------------------------------------------------------
+def _probe(*args):
+    """`data_parallel_probe.py ARGS` in a fresh process (its device count is fixed at start-up); its JSON."""
+    src = os.path.join(HERE, "..", "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, os.path.join(HERE, "data_parallel_probe.py"), *args],
+                          capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise SystemExit(f"data_parallel_probe.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def data_parallel(cfg):
+    """Per backend: one step's and a short run's differences from one device, and images/s on 1 and 2 devices."""
+    out = {"replicas": 2, "load_before": os.getloadavg()[0]}
+    for backend in ("jax", "tensorflow"):
+        quick = ["--cases", "triplet", "--no-run"] if cfg["quick"] else []
+        equivalence = _probe(backend, "--replicas", "2", *quick)
+        one = _probe(backend, "--replicas", "1", "--throughput", str(cfg["n"]))["throughput"]
+        two = _probe(backend, "--replicas", "2", "--throughput", str(cfg["n"]))["throughput"]
+        out[backend] = {
+            "steps": equivalence["steps"], "run": equivalence.get("run"),
+            "images_per_s_1_device": one["images_per_s"], "images_per_s_2_devices": two["images_per_s"],
+            "speedup_2_vs_1": two["images_per_s"] / one["images_per_s"], "throughput_steps": cfg["n"],
+        }
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
 # --- the paper estimate ------------------------------------------------------------------
 def estimate(res, images=100_000_000, gpus=8, gpu_images_per_s=None):
     """What 100M images need, scaled from the measured per-item costs (assumptions named in the output)."""
@@ -348,6 +385,22 @@ def report(res):
               f"on 2 CPU cores" + (f", {est['embed_hours_gpus']:.2f} h on {est['gpus']} GPUs at an assumed "
                                    f"{est['gpu_images_per_s_assumed']:,.0f} images/s each"
                                    if "embed_hours_gpus" in est else ""))
+    if "data-parallel" in res:
+        dp = res["data-parallel"]
+        print(f"\ndata-parallel training, {dp['replicas']} virtual CPU devices against 1 (one step from the same "
+              "weights; a 2-epoch digits run):")
+        rows = [("backend", "loss", "max |loss diff|", "max |grad diff|", "max |grad|")]
+        for backend in ("jax", "tensorflow"):
+            rows += [(backend, name, f"{s['max_abs_loss_diff']:.1e}", f"{s['max_abs_grad_diff']:.1e}",
+                      f"{s['max_abs_grad']:.2g}") for name, s in dp[backend]["steps"].items()]
+        print(table(rows))
+        for backend in ("jax", "tensorflow"):
+            b = dp[backend]
+            run = "" if not b["run"] else (f"; 2-epoch run: max |weight diff| {b['run']['max_abs_weight_diff']:.1e}, "
+                                            f"test ROC AUC {b['run']['metrics_single']['test_roc_auc']:.4f} vs "
+                                            f"{b['run']['metrics_data_parallel']['test_roc_auc']:.4f}")
+            print(f"{backend}: {b['images_per_s_1_device']:.0f} images/s on 1 device, "
+                  f"{b['images_per_s_2_devices']:.0f} on 2 virtual devices ({b['speedup_2_vs_1']:.2f}x){run}")
 
 
 def main(argv=None):
@@ -371,6 +424,8 @@ def main(argv=None):
                         help="per-GPU embedding rate assumed for the 8-GPU estimate (left out when not given)")
     parser.add_argument("--embed-images", type=int, help="images for the embedding engines (default: 5000; --quick: 300)")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers for the embedding engines (default: 2)")
+    parser.add_argument("--dp-steps", type=int,
+                        help="P x K batches timed for data-parallel throughput (default: 40; --quick: 4)")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                         help="what to measure (default: all); the others are kept from the output file if it exists")
     parser.add_argument("--seed", type=int, default=0)
@@ -383,12 +438,14 @@ def main(argv=None):
     faiss.omp_set_num_threads(os.cpu_count())
     cfg = {"dim": args.dim, "queries": args.queries, "seed": args.seed, "repeats": args.repeats,
            "nlist": args.nlist, "pq_m": args.pq_m, "rerank": args.rerank, "train_size": args.train_size,
-           "qdrant_queries": args.qdrant_queries, "qdrant_filtered_queries": args.qdrant_filtered_queries}
+           "qdrant_queries": args.qdrant_queries, "qdrant_filtered_queries": args.qdrant_filtered_queries,
+           "quick": args.quick}
     sizes = {"n": args.n or (200_000 if args.quick else 10_000_000),
              "exact_n": args.exact_n or (100_000 if args.quick else 1_000_000),
              "compact_n": args.compact_n or args.exact_n or (100_000 if args.quick else 1_000_000),
              "qdrant_n": args.qdrant_n or (10_000 if args.quick else 100_000),
-             "embed_images": args.embed_images or (300 if args.quick else 5000)}
+             "embed_images": args.embed_images or (300 if args.quick else 5000),
+             "dp_steps": args.dp_steps or (4 if args.quick else 40)}
     cfg["workers"] = args.workers
     load_before = os.getloadavg()[0]
     res = {}
@@ -396,7 +453,8 @@ def main(argv=None):
         with open(path) as f:
             res = json.load(f)
     runs = {"exact": (exact, "exact_n"), "compact": (compact, "compact_n"), "qdrant": (qdrant, "qdrant_n"),
-            "ivfpq": (ivfpq, "n"), "embedding": (embedding, "embed_images")}
+            "ivfpq": (ivfpq, "n"), "embedding": (embedding, "embed_images"),
+            "data-parallel": (data_parallel, "dp_steps")}
     for name in args.sections:
         fn, size = runs[name]
         start = time.perf_counter()
@@ -405,15 +463,19 @@ def main(argv=None):
         res.setdefault("commands", {})[name] = "python benchmarks/scale.py " + " ".join(
             argv if argv is not None else sys.argv[1:])
         print(f"[{name}: {time.perf_counter() - start:.0f} s]", file=sys.stderr, flush=True)
-    if "ivfpq" in res and "embedding" in res:
+    if "ivfpq" in res and "embedding" in res and {"ivfpq", "embedding"} & set(args.sections):
         res["estimate"] = estimate(res, gpu_images_per_s=args.gpu_images_per_s)
-    res["machine"] = {"cpus": os.cpu_count(), "cpu": "2-core AMD EPYC, AVX2", "load_before": load_before,
-                      "load_after": os.getloadavg()[0], "python": platform.python_version(),
-                      "numpy": np.__version__, "faiss": faiss.__version__}
+    if set(args.sections) != {"data-parallel"} or "machine" not in res:  # data-parallel keeps its own load
+        res["machine"] = {"cpus": os.cpu_count(), "cpu": "2-core AMD EPYC, AVX2", "load_before": load_before,
+                          "load_after": os.getloadavg()[0], "python": platform.python_version(),
+                          "numpy": np.__version__, "faiss": faiss.__version__}
     if set(args.sections) == set(SECTIONS) or "config" not in res:
-        res["config"] = {**cfg, **sizes, "quick": args.quick}
+        res["config"] = {**cfg, **sizes}
     else:  # the other sections' options stay as their run had them (see `commands`)
-        res["config"].update({"embed_images": sizes["embed_images"], "workers": args.workers})
+        if "embedding" in args.sections:
+            res["config"].update({"embed_images": sizes["embed_images"], "workers": args.workers})
+        if "data-parallel" in args.sections:
+            res["config"]["dp_steps"] = sizes["dp_steps"]
     report(res)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:

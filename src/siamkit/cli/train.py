@@ -65,6 +65,9 @@ _OPTIONS = (
     ("--trainable-layers", int, "unfreeze only the backbone's top K layers (BatchNorm stays frozen when fine-tuning)"),
     ("--mixed-precision", str, "mixed_float16 or mixed_bfloat16: compute in 16 bits, distances and losses in float32 "
      "(faster on recent GPUs)"),
+    ("--distribute", str, "data-parallel: split every batch between this host's devices (JAX: "
+     "keras.distribution.DataParallel; TensorFlow: MirroredStrategy, or MultiWorkerMirroredStrategy across the "
+     "hosts of TF_CONFIG); the losses still see the whole batch. none (default): one device"),
     ("--out", str, "run directory (default: runs/<timestamp>); an interrupted run there resumes"),
 )
 

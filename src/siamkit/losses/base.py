@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from .. import distances
+from ..backend import gather_replicas
 from ..errors import ConfigError, DataError
 
 
@@ -26,6 +27,27 @@ def check_binary_labels(y_true):
     if values is not None and values.size and not np.isin(values, (0, 1)).all():
         bad = np.unique(values[~np.isin(values, (0, 1))])[:5]
         raise DataError(f"pair labels must be 1 (same class) or 0 (different class); got {bad.tolist()}")
+
+
+def global_batch(y_true, y_pred):
+    """`(y_true, y_pred)` of the whole global batch of a data-parallel step.
+
+    Under a `tf.distribute` strategy each replica holds a slice of the
+    batch; a loss that compares the items of a batch (mined triplets,
+    prototypes, in-batch negatives) must see every slice, so both are
+    gathered across the replicas (`siamkit.backend.gather_replicas`). On
+    one device, and under JAX's `DataParallel` (whose step already sees the
+    global batch), they are returned as they are. Sample weights are not
+    gathered: siamkit's losses are fitted without them.
+
+    Example:
+
+    >>> import numpy as np
+    >>> y, z = global_batch(np.array([0, 1]), np.zeros((2, 3)))
+    >>> tuple(z.shape)
+    (2, 3)
+    """
+    return gather_replicas(y_true, y_pred)
 
 
 def per_item(loss, terms, count):

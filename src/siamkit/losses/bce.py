@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from .base import check_binary_labels
+from .base import check_binary_labels, global_batch
 
 
 @keras.saving.register_keras_serializable(package="siamkit")
@@ -34,6 +34,7 @@ class BinaryCrossEntropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         check_binary_labels(y_true)
+        y_true, y_pred = global_batch(y_true, y_pred)  # averaged over every replica's pairs
         p = ops.reshape(y_pred, (-1,))
         y = ops.cast(ops.reshape(y_true, (-1,)), p.dtype)
         if self.label_smoothing:

@@ -4,7 +4,9 @@ Both take `y_pred` of shape `(n, n)`: entry `[i, j]` compares item `i` of
 modality a with item `j` of modality b, so every other row of the batch is a
 negative for free. `siamkit.models.CrossModalScores` wraps a
 `TwoTowerNetwork` to output that matrix. `y_true` is `(n,)` group ids:
-items `i` and `j` match when `y_true[i] == y_true[j]`.
+items `i` and `j` match when `y_true[i] == y_true[j]`. In data-parallel
+training the matrix spans the global batch (`CrossModalScores` gathers the
+embeddings of every replica) and the losses gather the labels to match.
 
 - `ClipLoss` (alias `InfoNCELoss`): symmetric InfoNCE on logits (Radford
   et al. 2021).
@@ -16,6 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..backend import gather_replicas
 from ..errors import ConfigError, check_choice
 from .base import per_item
 from .contrastive import ContrastiveLoss
@@ -98,7 +101,8 @@ class ClipLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         _check_square(y_pred, "ClipLoss")
         logits = y_pred if self.temperature is None else y_pred / self.temperature
-        match = match_matrix(y_true, logits.dtype)
+        # The scores span the global batch already (`CrossModalScores`); the labels are each replica's slice.
+        match = match_matrix(gather_replicas(y_true, after=y_pred)[0], logits.dtype)
         return 0.5 * (self._cross_entropy(logits, match, 1) + self._cross_entropy(logits, match, 0))
 
     def get_config(self):
@@ -152,8 +156,8 @@ class CrossModalContrastiveLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         _check_square(y_pred, "CrossModalContrastiveLoss")
-        same = match_matrix(y_true, y_pred.dtype)
-        terms = ops.reshape(self.pair_loss.call(ops.reshape(same, (-1,)), ops.reshape(y_pred, (-1,))), ops.shape(same))
+        same = match_matrix(gather_replicas(y_true, after=y_pred)[0], y_pred.dtype)  # as in ClipLoss
+        terms = ops.reshape(self.pair_loss.pair_terms(same, ops.reshape(y_pred, (-1,))), ops.shape(same))
         if self.balanced:
             # Positives and negatives reweighted to half the pairs' total weight each.
             pairs = ops.cast(ops.size(same), same.dtype)

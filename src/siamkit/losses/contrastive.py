@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from .. import distances
-from .base import check_binary_labels, require_distance
+from .base import check_binary_labels, global_batch, require_distance
 
 
 @keras.saving.register_keras_serializable(package="siamkit")
@@ -41,11 +41,16 @@ class ContrastiveLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         check_binary_labels(y_true)
+        y_true, y_pred = global_batch(y_true, y_pred)  # averaged over every replica's pairs
         if len(y_pred.shape) == 3:
             d = self.distance.paired(y_pred[:, 0], y_pred[:, 1])
         else:
             d = ops.reshape(y_pred, (-1,))
-        y = ops.cast(ops.reshape(y_true, (-1,)), d.dtype)
+        return self.pair_terms(y_true, d)
+
+    def pair_terms(self, same, d):
+        """The per-pair terms of labels `same` (1 = same class) and distances `d`, both `(n,)`."""
+        y = ops.cast(ops.reshape(same, (-1,)), d.dtype)
         return 0.5 * (y * ops.square(d) + (1.0 - y) * ops.square(ops.relu(self.margin - d)))
 
     def get_config(self):

@@ -5,7 +5,7 @@ from keras import ops
 
 from .. import distances
 from ..errors import ConfigError
-from .base import per_item, require_distance
+from .base import global_batch, per_item, require_distance
 
 
 @keras.saving.register_keras_serializable(package="siamkit")
@@ -68,6 +68,7 @@ class PrototypicalLoss(keras.losses.Loss):
         self.margin = float(margin)
 
     def call(self, y_true, y_pred):
+        y_true, y_pred = global_batch(y_true, y_pred)  # prototypes of every replica's items
         z = ops.cast(y_pred, "float32")
         y = ops.reshape(y_true, (-1,))
         same = ops.cast(ops.equal(y[:, None], y[None, :]), z.dtype)  # (n, n)

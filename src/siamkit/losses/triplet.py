@@ -5,7 +5,7 @@ from keras import ops
 
 from .. import distances, miners
 from ..errors import check_choice
-from .base import per_item, require_distance
+from .base import global_batch, per_item, require_distance
 
 
 @keras.saving.register_keras_serializable(package="siamkit")
@@ -64,6 +64,7 @@ class TripletLoss(keras.losses.Loss):
         return ops.relu(d_ap - d_an + self.margin)
 
     def call(self, y_true, y_pred):
+        y_true, y_pred = global_batch(y_true, y_pred)  # mined over every replica's items
         D = self.distance.pairwise(y_pred, y_pred)
         if self.mining == "all":
             d_ap, d_an, valid = miners.all_triplets(D, y_true)

@@ -2,7 +2,11 @@
 
 Fitting this wrapper with `siamkit.losses.ClipLoss` or
 `CrossModalContrastiveLoss` trains the wrapped `TwoTowerNetwork` on in-batch
-negatives: every other row of a batch is a negative for free.
+negatives: every other row of a batch is a negative for free. In
+data-parallel training the negatives are those of the global batch: under a
+`tf.distribute` strategy each replica gathers every replica's embeddings
+before scoring (`siamkit.backend.gather_replicas`), and under JAX's
+`DataParallel` the step sees the global batch as it is.
 """
 
 import math
@@ -11,6 +15,7 @@ import keras
 from keras import ops
 
 from .. import distances
+from ..backend import gather_replicas
 from ..errors import ConfigError, check_choice
 
 SCORES = ("logits", "distance")
@@ -71,8 +76,10 @@ class CrossModalScores(keras.Model):
 
     def call(self, inputs, training=None):
         a, b = inputs
-        z_a = self.network.embed_a(a, training=training)
-        z_b = self.network.embed_b(b, training=training)
+        # Every replica's embeddings, so that the negatives span the global batch.
+        z_a, z_b = gather_replicas(
+            self.network.embed_a(a, training=training), self.network.embed_b(b, training=training)
+        )
         if self.scores == "distance":
             return self.network.head.distance.pairwise(z_a, z_b)
         return self.logit_scale() * (1.0 - self.cosine.pairwise(z_a, z_b))

@@ -103,6 +103,7 @@ DEFAULTS = {
     "patience": 5,  # epochs without improvement before stopping
     "monitor": "val_roc_auc",  # what early stopping watches: "val_roc_auc" (of validation pairs) or "val_loss"
     "on_nan": "stop",  # a NaN or infinite batch loss: "stop" with a message, or "skip-batch" (no update)
+    "distribute": None,  # "data-parallel": every batch split between the devices (see siamkit.training.distribute)
     # output
     "out": None,
     "eval_pairs": 2000,
@@ -115,7 +116,7 @@ DEFAULTS = {
 DEFAULT_JOB = {"ensemble": 5, "epochs": 10}
 # Options that leave the default job what it is: where it goes, its seed, and how it is validated.
 _JOB_OPTIONS = {"out", "seed", "data_dir", "eval_pairs", "validation", "early_stopping", "patience", "monitor",
-                "on_nan"}
+                "on_nan", "distribute"}
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap; prototypical
@@ -317,7 +318,9 @@ def validate(config):
     """Check every option's type and range; returns the config."""
     from .. import losses  # Keras loads here, not when the config helpers are imported
     from ..data import augment
+    from .distribute import check
 
+    config["distribute"] = check(config["distribute"])  # also refused on a backend without an engine for it
     if _resolve_towers(config) == 2:
         return _validate_two_tower(config)
     used = [k for k in TWO_TOWER_ONLY if config[k] != DEFAULTS[k]]

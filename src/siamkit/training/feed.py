@@ -5,9 +5,13 @@ directly. On TensorFlow, Keras would wrap it in
 `tf.data.Dataset.from_generator`, which is markedly slower on few CPU cores
 (see `benchmarks/train_throughput.py`), so `fit_input` hands `fit` the
 `tf.data` pipeline of `siamkit.backend.tensorflow.sampler_dataset` instead.
+Inside a data-parallel `siamkit.training.distribute.scope`, every batch is
+the global batch, split between the replicas.
 """
 
 import keras
+
+from .distribute import check_batches, local_batches
 
 
 class SamplerEpoch(keras.callbacks.Callback):
@@ -48,7 +52,7 @@ def fit_input(sampler):
         from ..backend.tensorflow import sampler_dataset
 
         return sampler_dataset(sampler), SamplerEpoch(sampler)
-    return sampler, SamplerEpoch(sampler)
+    return local_batches(sampler), SamplerEpoch(sampler)
 
 
 def fit_sampler(model, sampler, callbacks=(), **kwargs):
@@ -66,5 +70,6 @@ def fit_sampler(model, sampler, callbacks=(), **kwargs):
 
     >>> fit_sampler(encoder, ClassBalancedBatches(x, y, 16, 4), epochs=5)  # doctest: +SKIP
     """
+    check_batches(sampler)
     data, epoch = fit_input(sampler)
     return model.fit(data, callbacks=[epoch, *callbacks], shuffle=False, **kwargs)

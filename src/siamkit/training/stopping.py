@@ -136,8 +136,11 @@ class PairAUC(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from ..evaluation.verification import roc_auc
 
+        from .distribute import paused
+
         net = self.network
         # first against second: side a against side b (both one encoder in a Siamese network)
-        scores = net.score_embeddings(net.embed(self.first, "a"), net.embed(self.second, "b"))
+        with paused():  # batches of any size, in a data-parallel fit too
+            scores = net.score_embeddings(net.embed(self.first, "a"), net.embed(self.second, "b"))
         if logs is not None:
             logs["val_roc_auc"] = roc_auc(self.same, scores, net.higher_is_similar)

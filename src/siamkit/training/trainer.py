@@ -37,7 +37,7 @@ from ..errors import ConfigError, DataError
 from .config import DEFAULTS, MONITORS, resolve
 from ..datasets import Pairs, load_inputs
 from ..datasets.base import select
-from . import finetune, holdout
+from . import distribute, finetune, holdout
 from .feed import fit_sampler
 from .guards import NonFiniteGuard, guard_optimizer
 from .stopping import BestEpoch, PairAUC
@@ -49,7 +49,7 @@ BEST_DIR = "best"
 MEMBERS_DIR = "members"
 MEMBER_FILE = "encoder.keras"
 # Options that may differ between an interrupted run and its resumption.
-_RESUMABLE_KEYS = ("out", "epochs", "on_nan")
+_RESUMABLE_KEYS = ("out", "epochs", "on_nan", "distribute")
 
 
 def new_run_dir(out):
@@ -224,7 +224,7 @@ def _record_input_policy(config, loaded):
         config["channels"] = int(info["channels"])
 
 
-def train(config=None, verbose="auto"):
+def train(config=None, verbose="auto", distribution=None):
     """Train a Siamese network and write its run directory.
 
     Data with classes (a standard dataset or an image folder) is split by
@@ -244,10 +244,15 @@ def train(config=None, verbose="auto"):
     augmentation) for `epochs` each, and the saved model's encoder is
     `siamkit.encoders.ensemble` of them: their embeddings concatenated.
 
+    With `distribution = "data-parallel"` (or `distribute` in the config)
+    every batch is split between the devices, and the losses still see the
+    whole batch; see `siamkit.training.distribute`.
+
     Args:
         config: options (see `siamkit.training.config.DEFAULTS`); missing
             keys take their defaults.
         verbose: Keras' `fit` verbosity; 0 also hides the progress bars of reading image files.
+        distribution: `"data-parallel"` or `"none"`; overrides the config's `distribute`.
 
     Returns:
         `(run, metrics)`: the `siamkit.runs.Run` and its held-out metrics.
@@ -256,7 +261,8 @@ def train(config=None, verbose="auto"):
 
     >>> run, metrics = train({"epochs": 1, "out": "runs/demo"})  # doctest: +SKIP
     """
-    config = resolve(overrides=config)
+    config = resolve(overrides=config if distribution is None else {**(config or {}), "distribute": distribution})
+    distribute.engine(config["distribute"])  # a cluster is joined before anything runs on the devices
     if config["towers"] == 2:
         from .two_tower import train_two_tower
 
@@ -347,6 +353,12 @@ def _train_member(config, k, member_data, sample, resume, verbose):
         config = {**config, "seed": config["seed"] + k}
         keras.utils.set_random_seed(config["seed"])
     train_data, val_data = member_data(config)
+    with distribute.scope(config["distribute"]):  # the model is built, compiled and fitted in it
+        return _fit_member(config, member_dir, finished, train_data, val_data, k, sample, resume, verbose)
+
+
+def _fit_member(config, member_dir, finished, train_data, val_data, k, sample, resume, verbose):
+    """Build and fit member `k` on its data; see `_train_member`."""
     name = {} if config["ensemble"] == 1 else {"name": f"{config['encoder']}_member{k}"}
     with finetune.precision(config):
         encoder = build_encoder(config, tuple(sample.shape[1:]), **name)
@@ -435,7 +447,8 @@ def fit_with_callbacks(config, folder, fit_model, compile_for, train_data, resum
             keras.callbacks.CSVLogger(history, append=(resume or phase.start > 0) and os.path.isfile(history)),
         ]
         fit_sampler(
-            fit_model, train_data, callbacks, validation_data=validation_data, initial_epoch=phase.start,
+            fit_model, train_data, callbacks, validation_data=distribute.validation_input(validation_data),
+            initial_epoch=phase.start,
             epochs=phase.end, verbose=verbose, validation_batch_size=config["batch_size"],
         )
         if phase.frozen:

@@ -33,6 +33,7 @@ from ..data.crossmodal import CrossModalPairs
 from ..datasets.inputs import record_inputs
 from ..errors import ConfigError, DataError
 from ..evaluation.crossmodal import crossmodal_retrieval, evaluate_two_tower, recall_table, side_names, two_tower_parts
+from .distribute import scope
 from .feed import fit_sampler
 from .stopping import PairAUC
 from .trainer import BACKUP_DIR, BEST_DIR, build_optimizer, fit_with_callbacks, new_run_dir, resuming
@@ -126,6 +127,11 @@ def fit_network(config, parts, train_a, train_b, folder=None, resume=False, verb
     Returns:
         `(network, seconds, best_epoch)`.
     """
+    with scope(config["distribute"]):  # the network is built, compiled and fitted in it
+        return _fit_network(config, parts, train_a, train_b, folder, resume, verbose)
+
+
+def _fit_network(config, parts, train_a, train_b, folder, resume, verbose):
     keras.utils.set_random_seed(config["seed"])
     a, b = parts["a"], parts["b"]
     modalities, rate = parts["modalities"], config.get("sample_rate")
