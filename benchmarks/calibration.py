@@ -129,10 +129,12 @@ def run_one(overrides, validation, seed, out):
         "test_oracle_accuracy": metrics["test_oracle_accuracy"],
         "gap": metrics["test_oracle_accuracy"] - metrics["test_accuracy"],
         "best_epoch": metrics.get("best_epoch"),
+        "validation_folds": metrics.get("validation_folds", 1),
         "train_classes": len(config["train_classes"]),
         "validation_classes": len(config["validation_classes"]),
         "test_classes": len(config["test_classes"]),
         "train_seconds": metrics["train_seconds"],
+        "calibration_seconds": metrics.get("calibration_seconds", 0.0),
         "seconds": round(time.perf_counter() - started, 2),
     }
     keras.backend.clear_session()

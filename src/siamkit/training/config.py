@@ -111,9 +111,11 @@ DEFAULTS = {
 
 # The default job (no data given: digits, classes 7-9 held out) trains an ensemble of five: on five
 # training classes (two more validate) single networks vary a lot with their initial weights, and
-# peak on the validation classes after one or two epochs. Applied only when no option beyond
-# `_JOB_OPTIONS` is given, so that any recipe of one's own starts from `DEFAULTS`.
-DEFAULT_JOB = {"ensemble": 5, "epochs": 10}
+# peak on the validation classes after one or two epochs. Two validation classes make a single
+# negative class pair, so the threshold is chosen on three class folds (`calibration_folds`).
+# Applied only when no option beyond `_JOB_OPTIONS` is given, so that any recipe of one's own starts
+# from `DEFAULTS`.
+DEFAULT_JOB = {"ensemble": 5, "epochs": 10, "calibration_folds": 3}
 # Options that leave the default job what it is: where it goes, its seed, and how it is validated.
 _JOB_OPTIONS = {"out", "seed", "data_dir", "eval_pairs", "validation", "early_stopping", "patience", "monitor",
                 "on_nan", "calibration_folds"}

@@ -51,7 +51,6 @@ MEMBERS_DIR = "members"
 MEMBER_FILE = "encoder.keras"
 # `calibration_folds = K`: fold k's models train in RUN_DIR/folds/k/ and leave their scored validation pairs there.
 FOLDS_DIR = "folds"
-FOLD_PAIRS_FILE = "pairs.npz"
 # Options that may differ between an interrupted run and its resumption.
 _RESUMABLE_KEYS = ("out", "epochs", "on_nan")
 
@@ -312,14 +311,13 @@ def train(config=None, verbose="auto"):
     model = _joined(config, members, sample)
     if len(members) > 1:
         _join_histories(run_dir, len(members))
+    fold_seconds = 0.0
+    if not isinstance(loaded, Pairs) and len(folds) > 1:  # before the model is saved: an interruption resumes here
+        started = time.perf_counter()
+        evaluation.write_fold_pairs(run_dir, *_fold_pairs(config, folds, x, y, groups, sample, verbose))
+        fold_seconds = time.perf_counter() - started
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
-    fold_seconds = 0.0
-    if not isinstance(loaded, Pairs) and len(folds) > 1:
-        started = time.perf_counter()
-        fold_pairs = _fold_pairs(config, folds, x, y, groups, sample, verbose)
-        evaluation.write_fold_pairs(run_dir, *fold_pairs)
-        fold_seconds = time.perf_counter() - started
     for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, FOLDS_DIR, finetune.FROZEN_DIR):
         shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
@@ -358,8 +356,8 @@ def _fold_pairs(config, folds, x, y, groups, sample, verbose):
     parts = []
     for k, (train_idx, val_idx) in enumerate(folds[1:], 1):
         folder = os.path.join(config["out"], FOLDS_DIR, str(k))
-        done = os.path.join(folder, FOLD_PAIRS_FILE)
-        if not os.path.isfile(done):
+        scored = evaluation.read_fold_pairs(folder)
+        if scored is None:
             fold_config = {**config, "out": folder, "seed": config["seed"] + k * config["ensemble"]}
             resume = os.path.isdir(folder)
             os.makedirs(folder, exist_ok=True)
@@ -375,8 +373,9 @@ def _fold_pairs(config, folds, x, y, groups, sample, verbose):
             z = model.embed(x[val_idx])
             first, second, same = evaluation.random_pairs(y[val_idx], config["eval_pairs"], config["seed"])
             scores = evaluation.pairs.pair_scores(model.score_embeddings, z, z, first, second)
-            evaluation.write_fold_pairs(folder, same, scores, np.full(len(same), k))
-        parts.append(evaluation.read_fold_pairs(folder))
+            scored = same, scores, np.full(len(same), k)
+            evaluation.write_fold_pairs(folder, *scored)
+        parts.append(scored)
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
