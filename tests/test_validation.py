@@ -236,3 +236,27 @@ def test_calibration_folds_keep_the_default_job_and_need_classes():
         resolve(overrides={"calibration_folds": 0})
     with pytest.raises(ConfigError, match="calibration_folds holds out training classes"):
         resolve(overrides={"pairs_csv": "pairs.csv", "calibration_folds": 2})
+
+
+def test_an_interrupted_run_keeps_the_folds_it_scored(tmp_path, monkeypatch):
+    from siamkit import _io
+    from siamkit.evaluation import read_fold_pairs
+
+    out = str(tmp_path / "run")
+    config = {**QUICK, "epochs": 1, "calibration_folds": 2, "out": out}
+    save_model = _io.save_model
+
+    def interrupted(model, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_io, "save_model", interrupted)  # stops after the folds, as the run's model is saved
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0)
+    scored = read_fold_pairs(os.path.join(out, trainer.FOLDS_DIR, "1"))
+    assert scored is not None
+    monkeypatch.setattr(_io, "save_model", save_model)
+    trained, train_member = [], trainer._train_member
+    monkeypatch.setattr(trainer, "_train_member", lambda *a: trained.append(a[1]) or train_member(*a))
+    run, _ = train(config, verbose=0)
+    assert trained == [0]  # the run's own member resumes; fold 1 is read back, not trained again
+    np.testing.assert_array_equal(read_fold_pairs(run.path)[1], scored[1])
