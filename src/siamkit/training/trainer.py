@@ -243,6 +243,11 @@ def train(config=None, verbose="auto"):
     Labelled pairs (a pair CSV) are split at random into train, validation
     and test pairs.
 
+    With `calibration_folds = K > 1` and class validation, K - 1 further
+    models of the same recipe, each trained without another fold of
+    validation classes, score that fold's pairs; the threshold is chosen on
+    the validation pairs of all K folds (`siamkit.data.validation_folds`).
+
     With `ensemble = N > 1`, N encoders are trained one after another on the
     same split, member k with seed `seed + k` (initial weights, batches,
     augmentation) for `epochs` each, and the saved model's encoder is
