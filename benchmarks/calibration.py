@@ -32,6 +32,7 @@ Usage:
 
     python benchmarks/calibration.py            # the full run (about 20 minutes on 2 cores)
     python benchmarks/calibration.py --quick    # one seed, tiny data, 2 epochs: a smoke test
+    python benchmarks/calibration.py --only digits/classes   # rerun one entry, carry the others over
 
 The full run prints a table and writes `benchmarks/results/calibration.json`;
 `--quick` writes only to `--out` when given (never into `benchmarks/results/`).
@@ -129,10 +130,12 @@ def run_one(overrides, validation, seed, out):
         "test_oracle_accuracy": metrics["test_oracle_accuracy"],
         "gap": metrics["test_oracle_accuracy"] - metrics["test_accuracy"],
         "best_epoch": metrics.get("best_epoch"),
+        "validation_folds": metrics.get("validation_folds", 1),
         "train_classes": len(config["train_classes"]),
         "validation_classes": len(config["validation_classes"]),
         "test_classes": len(config["test_classes"]),
         "train_seconds": metrics["train_seconds"],
+        "calibration_seconds": metrics.get("calibration_seconds", 0.0),
         "seconds": round(time.perf_counter() - started, 2),
     }
     keras.backend.clear_session()
@@ -167,10 +170,18 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=12, help="most epochs of the folder jobs")
     parser.add_argument("--mnist-per-class", type=int, default=300)
     parser.add_argument("--out", help="JSON file (default: benchmarks/results/calibration.json; none with --quick)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="JOB/VALIDATION",
+        help="run only these entries (e.g. digits/classes) and carry the others over from the --out file as they were",
+    )
     args = parser.parse_args(argv)
     out = args.out or (None if args.quick else os.path.join(RESULTS, "calibration.json"))
     if args.quick and out and os.path.abspath(out).startswith(RESULTS + os.sep):
         sys.exit("--quick never writes into benchmarks/results/: choose another --out")
+    known = [f"{job}/{v}" for job in ("digits", "mnist", "omniglot") for v in VALIDATIONS]
+    unknown = sorted(set(args.only or ()) - set(known))
+    if unknown:
+        sys.exit(f"--only: unknown entries {unknown}; choose from {', '.join(known)}")
     seeds = list(range(1 if args.quick else args.seeds))
     data_dir = _data_dir()
 
@@ -181,6 +192,8 @@ def main(argv=None):
         for job, overrides in jobs(work, data_dir, args.quick, args.epochs, args.mnist_per_class).items():
             results[job] = {}
             for validation in VALIDATIONS:
+                if args.only and f"{job}/{validation}" not in args.only:
+                    continue
                 runs = []
                 for seed in seeds:
                     run_dir = os.path.join(work, "runs", f"{job}-{validation}-{seed}")
@@ -191,16 +204,34 @@ def main(argv=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    carried = []
+    if args.only:  # the entries not rerun, as the --out file had them
+        previous = {}
+        if out and os.path.isfile(out):
+            with open(out, encoding="utf-8") as f:
+                previous = json.load(f)["results"]
+        for job, rerun in results.items():
+            merged = {}
+            for validation in VALIDATIONS:
+                if validation in rerun:
+                    merged[validation] = rerun[validation]
+                elif validation in previous.get(job, {}):
+                    merged[validation] = previous[job][validation]
+                    carried.append(f"{job}/{validation}")
+            results[job] = merged
     print()
     print(table(results))
+    command = "python benchmarks/calibration.py" + (" --quick" if args.quick else "")
     report = {
-        "command": "python benchmarks/calibration.py" + (" --quick" if args.quick else ""),
+        "command": command + (f" --only {' '.join(args.only)}" if args.only else ""),
         "config": {
             "quick": args.quick, "seeds": seeds, "folder_epochs": args.epochs, "mnist_per_class": args.mnist_per_class,
             "omniglot": f"the first {OMNIGLOT_CHARACTERS} characters of the first {OMNIGLOT_ALPHABETS} "
             "background alphabets",
         },
         "results": results,
+        # With --only: the entries carried over unchanged from the previous file, measured by its run.
+        "carried_over": carried,
         "seconds": round(time.perf_counter() - started, 1),
         "environment": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
     }

@@ -215,6 +215,20 @@ def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(
         capture_output=True, text=True, timeout=300, check=False, env=env,
     )
     assert refused.returncode != 0 and "never writes into benchmarks/results" in refused.stderr
+    # --only reruns one entry and carries the others over from the file unchanged.
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--only", "digits/classes", "--seeds", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, check=False, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    merged = json.loads(out.read_text())
+    assert merged["carried_over"] == ["digits/images", "mnist/images", "mnist/classes"]
+    assert merged["results"]["mnist"] == report["results"]["mnist"] and "--only digits/classes" in merged["command"]
+    unknown = subprocess.run(
+        [sys.executable, str(script), "--quick", "--only", "digits/everything", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, check=False, env=env,
+    )
+    assert unknown.returncode != 0 and "unknown entries ['digits/everything']" in unknown.stderr
 
 
 @pytest.mark.benchmark

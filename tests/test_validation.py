@@ -11,7 +11,7 @@ import pytest
 from siamkit import datasets
 from siamkit.cli import main
 from siamkit.data import MIN_TRAIN_CLASSES, resolve_validation, split_indices
-from siamkit.errors import DataError
+from siamkit.errors import ConfigError, DataError
 from siamkit.training import resolve, train, trainer
 from siamkit.training.guards import NonFiniteGuard
 from siamkit.training.stopping import BestEpoch
@@ -188,3 +188,75 @@ def test_cli_validation_and_early_stopping_flags(tmp_path):
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
     assert (config["validation"], config["patience"], config["early_stopping"]) == ("images", 3, False)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_validation_folds_hold_out_disjoint_unseen_classes(seed):
+    from siamkit.data import validation_folds
+
+    ds = datasets.load("digits")
+    config = resolve(overrides={"seed": seed, "holdout_classes": [7, 8, 9], "calibration_folds": 3})
+    folds = validation_folds(ds, config)
+    assert len(folds) == 3
+    train0, val0, _ = split_indices(ds, config)
+    assert np.array_equal(folds[0][0], train0) and np.array_equal(folds[0][1], val0)
+    held = [set(ds.y[val].tolist()) for _, val in folds]
+    for (train, val), classes in zip(folds, held):
+        assert len(classes) == 2 and not classes & set(ds.y[train].tolist())  # no validation class is trained on
+        assert set(ds.y[train].tolist()) | classes == set(range(7))  # every fold keeps the test classes out
+    assert not held[0] & held[1] and not held[0] & held[2] and not held[1] & held[2]
+    with pytest.raises(ConfigError, match="calibration_folds = 4 needs 8 training classes"):
+        validation_folds(ds, {**config, "calibration_folds": 4})
+    assert len(validation_folds(ds, {**config, "validation": "images"})) == 1  # image validation: one fold
+
+
+def test_calibration_folds_choose_the_threshold_on_every_folds_pairs(tmp_path):
+    from siamkit.evaluation import evaluate_run, read_fold_pairs
+
+    out = tmp_path / "folds"
+    run, metrics = train({**QUICK, "epochs": 1, "calibration_folds": 2, "out": str(out)}, verbose=0)
+    labels, scores, fold = read_fold_pairs(run.path)
+    assert len(labels) == len(scores) == QUICK["eval_pairs"] and set(fold.tolist()) == {1}
+    assert not (out / trainer.FOLDS_DIR).exists()  # the fold models are gone, their scored pairs kept
+    calibration = run.read_json("calibration.json")
+    assert calibration["validation_folds"] == metrics["validation_folds"] == 2
+    assert calibration["n_pairs"] == 2 * QUICK["eval_pairs"] and "further class folds" in calibration["protocol"]
+    assert metrics["calibration_seconds"] > 0
+    # Re-evaluating the run chooses the same threshold from the same pooled pairs.
+    again = evaluate_run(run.path, protocol="verification", plot=False)["verification"]
+    assert again["calibration"]["accuracy"]["threshold"] == calibration["thresholds"]["accuracy"]["threshold"]
+    assert again["validation_folds"] == 2
+
+
+def test_calibration_folds_keep_the_default_job_and_need_classes():
+    from siamkit.training.config import DEFAULT_JOB
+
+    assert resolve(overrides={"calibration_folds": 1})["ensemble"] == DEFAULT_JOB["ensemble"]
+    with pytest.raises(ConfigError, match="calibration_folds must be a positive number"):
+        resolve(overrides={"calibration_folds": 0})
+    with pytest.raises(ConfigError, match="calibration_folds holds out training classes"):
+        resolve(overrides={"pairs_csv": "pairs.csv", "calibration_folds": 2})
+
+
+def test_an_interrupted_run_keeps_the_folds_it_scored(tmp_path, monkeypatch):
+    from siamkit import _io
+    from siamkit.evaluation import read_fold_pairs
+
+    out = str(tmp_path / "run")
+    config = {**QUICK, "epochs": 1, "calibration_folds": 2, "out": out}
+    save_model = _io.save_model
+
+    def interrupted(model, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_io, "save_model", interrupted)  # stops after the folds, as the run's model is saved
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0)
+    scored = read_fold_pairs(os.path.join(out, trainer.FOLDS_DIR, "1"))
+    assert scored is not None
+    monkeypatch.setattr(_io, "save_model", save_model)
+    trained, train_member = [], trainer._train_member
+    monkeypatch.setattr(trainer, "_train_member", lambda *a: trained.append(a[1]) or train_member(*a))
+    run, _ = train(config, verbose=0)
+    assert trained == [0]  # the run's own member resumes; fold 1 is read back, not trained again
+    np.testing.assert_array_equal(read_fold_pairs(run.path)[1], scored[1])

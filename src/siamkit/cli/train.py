@@ -50,6 +50,8 @@ _OPTIONS = (
     ("--pairs-per-epoch", int, "contrastive, bce: pairs drawn per epoch (default: 2 x training images)"),
     ("--validation", str, "what chooses the threshold and the epoch: classes (whole training classes held out), "
      "images (images of the training classes) or auto (default: classes when 5 or more training classes remain)"),
+    ("--calibration-folds", int, "with class validation: choose the threshold on the validation pairs of K class "
+     "folds, fold k scored by a model of the same recipe trained without its classes (default: 1)"),
     ("--patience", int, "early stopping: epochs without improvement of --monitor before stopping (default: 5)"),
     ("--monitor", str, "what early stopping watches: val_roc_auc (of the validation pairs, default) or val_loss"),
     ("--on-nan", str, "a NaN or infinite batch loss: stop (default; the last finished epoch is kept) or "
@@ -160,6 +162,11 @@ def _validation_lines(metrics):
     if kind is None:
         return []
     lines = [f"threshold chosen on validation pairs of {kind.replace('-', ' ')}: {metrics['validation_reason']}"]
+    if metrics.get("validation_folds", 1) > 1:
+        lines.append(
+            f"  and of {metrics['validation_folds'] - 1} further class folds, each scored by a model of the same "
+            "recipe trained without its classes (calibration_folds)"
+        )
     if kind == "seen-classes":
         lines.append(
             "warning: distances between seen classes are tighter than between new ones, so this threshold may "
@@ -176,7 +183,7 @@ def _report(run_, metrics, heading):
     print(f"\nrun directory: {run_.path}")
     print(heading)
     for key, value in metrics.items():
-        if key in ("validation", "validation_reason"):
+        if key in ("validation", "validation_reason", "validation_folds"):
             continue
         if isinstance(value, float):
             print(f"  {key:<24} {value:.4f}")

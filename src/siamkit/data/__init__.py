@@ -18,6 +18,7 @@ from .splits import (
     split_pairs,
     split_two_tower,
     stratified_fraction,
+    validation_folds,
     validation_info,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "split_pairs",
     "split_two_tower",
     "stratified_fraction",
+    "validation_folds",
     "validation_info",
 ]
 

@@ -204,6 +204,56 @@ def split_indices(dataset, config):
     return train_idx, val_idx, test_idx
 
 
+def validation_folds(dataset, config):
+    """The class-disjoint folds whose validation pairs choose the decision threshold.
+
+    Fold 0 is `split_indices`'s own split. With `calibration_folds = K > 1`
+    and class validation (see `resolve_validation`), each further fold holds
+    out as many training classes (groups) as fold 0 does, classes no earlier
+    fold held out, in a seeded order; a model of the same recipe trained on
+    the rest of the training classes scores that fold's validation pairs.
+    The threshold is then chosen on the validation pairs of all K folds, so
+    that its negative pairs span K sets of unseen classes instead of one.
+    The test classes are in no fold. Image-level validation has one fold.
+
+    Args:
+        dataset: a `siamkit.datasets.Dataset`.
+        config: a training config (`calibration_folds`, and the keys of `split_indices`).
+
+    Returns:
+        A list of `(train_idx, val_idx)`, fold 0 first.
+
+    Example:
+
+    >>> from siamkit import datasets
+    >>> config = {"validation": "classes", "holdout_classes": [7, 8, 9], "val_fraction": 0.15, "seed": 0,
+    ...           "calibration_folds": 3}
+    >>> folds = validation_folds(datasets.load("digits"), config)
+    >>> [sorted(set(datasets.load("digits").y[val].tolist())) for _, val in folds]
+    [[0, 1], [4, 6], [2, 5]]
+    """
+    train_idx, val_idx, _ = split_indices(dataset, config)
+    folds = [(train_idx, val_idx)]
+    count = config.get("calibration_folds", 1)
+    if count == 1 or resolve_validation(dataset, config)[0] != "classes":
+        return folds
+    groups = meta_field(dataset, config, "split_by")
+    units = dataset.y if groups is None else groups
+    part = np.sort(np.concatenate([train_idx, val_idx]))  # the training part: every class but the test's
+    held = np.unique(units[val_idx])
+    rest = np.random.default_rng(config["seed"]).permutation(np.setdiff1d(np.unique(units[part]), held))
+    if len(rest) < (count - 1) * len(held):
+        kind = "classes" if groups is None else "groups"
+        raise ConfigError(
+            f"calibration_folds = {count} needs {count * len(held)} training {kind} to hold out {len(held)} "
+            f"in each fold, but there are {len(held) + len(rest)}: lower calibration_folds"
+        )
+    for k in range(1, count):
+        inside = np.isin(units[part], rest[(k - 1) * len(held) : k * len(held)])
+        folds.append((part[~inside], part[inside]))
+    return folds
+
+
 def split_pairs(pairs, config):
     """Random train, validation and test parts of labelled pairs, seeded."""
     order = np.random.default_rng(config["seed"]).permutation(len(pairs))

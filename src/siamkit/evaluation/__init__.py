@@ -16,7 +16,15 @@ Every function takes `higher_is_similar`, so distances and similarities or
 probabilities are handled without flipping signs by hand.
 """
 
-from .calibration import Decision, calibrate, read_calibration, threshold, write_calibration
+from .calibration import (
+    Decision,
+    calibrate,
+    read_calibration,
+    read_fold_pairs,
+    threshold,
+    write_calibration,
+    write_fold_pairs,
+)
 from .lake import evaluate_lake_runs, read_lake_runs
 from .oneshot import evaluate_episodes, omniglot_episodes, sample_episodes
 from .pairs import all_pairs, random_pairs
@@ -50,6 +58,7 @@ __all__ = [
     "omniglot_episodes",
     "random_pairs",
     "read_calibration",
+    "read_fold_pairs",
     "read_lake_runs",
     "retrieval_metrics",
     "roc_auc",
@@ -60,4 +69,5 @@ __all__ = [
     "threshold_metrics",
     "verification_metrics",
     "write_calibration",
+    "write_fold_pairs",
 ]

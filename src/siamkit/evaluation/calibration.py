@@ -19,12 +19,16 @@ import dataclasses
 import json
 import os
 
+import numpy as np
+
 from .. import _io
 from ..errors import DataError, check_choice
 from ..runs import CALIBRATION_FILE, Run
 from .verification import THRESHOLD_METHODS, choose_threshold, decide
 
 VERSION = 1
+# The validation pairs of a run's further class folds (`calibration_folds`), scored in training.
+FOLD_PAIRS_FILE = "calibration_folds.npz"
 
 
 def calibrate(labels, scores, higher_is_similar=True, target_far=1e-3, default="accuracy", output_kind=None):
@@ -78,6 +82,36 @@ def write_calibration(run, calibration):
     path = os.path.join(_run_dir(run), CALIBRATION_FILE)
     _io.write_json(path, calibration)
     return path
+
+
+def write_fold_pairs(folder, labels, scores, fold):
+    """Atomically write scored validation pairs of further folds to `folder/calibration_folds.npz`.
+
+    Args:
+        folder: a run directory (or a fold's folder).
+        labels: 1 = same class, 0 = different, one per pair.
+        scores: the pair scores, in the pair head's units.
+        fold: the fold (1, 2, ...) each pair comes from.
+    """
+    path = os.path.join(_run_dir(folder), FOLD_PAIRS_FILE)
+    _io.save_npz(path, labels=np.asarray(labels, "int64"), scores=np.asarray(scores, "float64"),
+                 fold=np.asarray(fold, "int64"))
+    return path
+
+
+def read_fold_pairs(folder):
+    """`(labels, scores, fold)` of `folder/calibration_folds.npz`, or None when there is none."""
+    path = os.path.join(_run_dir(folder), FOLD_PAIRS_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            labels, scores, fold = data["labels"], data["scores"], data["fold"]
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path} is not a valid file of fold pairs ({err}); train the run again") from None
+    if not len(labels) == len(scores) == len(fold):
+        raise DataError(f"{path}: labels, scores and fold differ in length; train the run again")
+    return labels, scores, fold
 
 
 def read_calibration(run):

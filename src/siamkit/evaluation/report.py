@@ -149,10 +149,18 @@ def _verification(
     higher = run.higher_is_similar
     i, j, val_same = draw_pairs(val.y, n_pairs, all_pairs, seed)
     val_scores = pairs.pair_scores(score, z_val, z_val, i, j)
+    protocol = "all pairs" if all_pairs else f"{len(val_same)} balanced random pairs, seed {seed}"
+    # Own data: the validation pairs of the run's further class folds (`calibration_folds`) join fold 0's.
+    fold_pairs = calibration_lib.read_fold_pairs(run.path) if calibrate_run else None
+    if fold_pairs is not None:
+        labels, scores, fold = fold_pairs
+        val_same, val_scores = np.concatenate([val_same, labels]), np.concatenate([val_scores, scores])
+        protocol += f", and {len(labels)} pairs of {len(np.unique(fold))} further class folds scored in training"
     cal = calibration_lib.calibrate(
         val_same, val_scores, higher, target_far=target_far, output_kind=run.model.output_kind
     )
-    cal["protocol"] = "all pairs" if all_pairs else f"{len(val_same)} balanced random pairs, seed {seed}"
+    cal["protocol"] = protocol
+    cal["validation_folds"] = 1 if fold_pairs is None else 1 + len(np.unique(fold_pairs[2]))
     cal.update(_described(val))
     calibration_file = calibration_lib.write_calibration(run, cal) if calibrate_run else None
     if csv_pairs is not None:
@@ -172,6 +180,7 @@ def _verification(
         "higher_is_similar": higher,
         "calibration": {m: {k: v for k, v in t.items() if k != "method"} for m, t in cal["thresholds"].items()},
         "default_threshold": cal["default"],
+        "validation_folds": cal["validation_folds"],
         "calibration_file": calibration_file,
         **verification.verification_metrics(test_same, test_scores, higher, thresholds),
     }

@@ -42,6 +42,7 @@ DEFAULTS = {
     "holdout_fraction": 0.3,
     "val_fraction": 0.15,
     "validation": "auto",  # "classes": whole training classes; "images": images of them; "auto": classes if 5+ remain
+    "calibration_folds": 1,  # K > 1: the threshold is chosen on the validation classes of K class folds
     "split_by": None,  # a `meta` key (e.g. "alphabet"): split by whole groups, not classes
     "holdout_groups": None,  # with split_by: the groups held out as the test set
     "augment": None,
@@ -111,12 +112,14 @@ DEFAULTS = {
 
 # The default job (no data given: digits, classes 7-9 held out) trains an ensemble of five: on five
 # training classes (two more validate) single networks vary a lot with their initial weights, and
-# peak on the validation classes after one or two epochs. Applied only when no option beyond
-# `_JOB_OPTIONS` is given, so that any recipe of one's own starts from `DEFAULTS`.
-DEFAULT_JOB = {"ensemble": 5, "epochs": 10}
+# peak on the validation classes after one or two epochs. Two validation classes make a single
+# negative class pair, so the threshold is chosen on three class folds (`calibration_folds`).
+# Applied only when no option beyond `_JOB_OPTIONS` is given, so that any recipe of one's own starts
+# from `DEFAULTS`.
+DEFAULT_JOB = {"ensemble": 5, "epochs": 10, "calibration_folds": 3}
 # Options that leave the default job what it is: where it goes, its seed, and how it is validated.
 _JOB_OPTIONS = {"out", "seed", "data_dir", "eval_pairs", "validation", "early_stopping", "patience", "monitor",
-                "on_nan", "distribute"}
+                "on_nan", "distribute", "calibration_folds"}
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap; prototypical
@@ -139,7 +142,7 @@ TWO_TOWER_MARGIN = 0.5
 SIAMESE_ONLY = (
     "head", "mining", "soft_margin", "positive_fraction", "pairs_per_epoch", "classes_per_batch",
     "samples_per_class", "batches_per_epoch", "batch_groups", "ensemble", "rotations", "stream", "cache_dir",
-    "validation", "init_from", "freeze_backbone_epochs", "fine_tune_learning_rate", "trainable_layers",
+    "validation", "calibration_folds", "init_from", "freeze_backbone_epochs", "fine_tune_learning_rate", "trainable_layers",
     "mixed_precision", "weights",
 )
 # `[tower_a]` / `[tower_b]` TOML tables: their keys, and the flat key each becomes on side a (side b adds `_b`).
@@ -331,13 +334,20 @@ def validate(config):
         )
     for key, choices in _choices().items():
         check_choice(key, config[key], choices)
-    for key in ("embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs", "ensemble", "patience"):
+    for key in (
+        "embedding_dim", "epochs", "batch_size", "samples_per_class", "eval_pairs", "ensemble", "patience",
+        "calibration_folds",
+    ):
         _positive(config, key)
     if config["classes_per_batch"] is not None:
         _positive(config, "classes_per_batch")
     if config["batches_per_epoch"] is not None:
         _positive(config, "batches_per_epoch")
     check_choice("rotations", config["rotations"], [1, 2, 4])
+    if config["calibration_folds"] > 1 and config["pairs_csv"]:
+        raise ConfigError(
+            "calibration_folds holds out training classes, which a pair CSV lacks: set calibration_folds = 1"
+        )
     if not isinstance(config["early_stopping"], bool):
         raise ConfigError(f"early_stopping must be true or false, got {config['early_stopping']!r}")
     if config["rotations"] > 1 and config["stream"]:

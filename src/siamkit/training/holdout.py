@@ -67,6 +67,8 @@ def summary(report):
     for key in ("validation", "validation_reason"):
         if key in report:
             out[key] = report[key]
+    if verification.get("validation_folds", 1) > 1:  # the threshold's validation pairs came from several class folds
+        out["validation_folds"] = verification["validation_folds"]
     for name, result in report.get("oneshot", {}).items():
         if "accuracy" in result:  # not a protocol that was skipped (e.g. Omniglot's with no 20-character alphabet)
             out[f"oneshot_{name.replace(' ', '_')}"] = result["accuracy"]

@@ -22,7 +22,7 @@ import time
 import keras
 import numpy as np
 
-from .. import _io, encoders, losses, models, runs
+from .. import _io, encoders, evaluation, losses, models, runs
 from ..data import (
     ClassBalancedBatches,
     LabelledPairs,
@@ -32,6 +32,7 @@ from ..data import (
     sample_pairs,
     split_indices,
     split_pairs,
+    validation_folds,
 )
 from ..errors import ConfigError, DataError
 from .config import DEFAULTS, MONITORS, resolve
@@ -48,6 +49,8 @@ BEST_DIR = "best"
 # An ensemble trains its members in RUN_DIR/members/K/ and keeps each finished one there as encoder.keras.
 MEMBERS_DIR = "members"
 MEMBER_FILE = "encoder.keras"
+# `calibration_folds = K`: fold k's models train in RUN_DIR/folds/k/ and leave their scored validation pairs there.
+FOLDS_DIR = "folds"
 # Options that may differ between an interrupted run and its resumption.
 _RESUMABLE_KEYS = ("out", "epochs", "on_nan", "distribute")
 
@@ -72,7 +75,8 @@ def resuming(run_dir, config, defaults=DEFAULTS):
     """True when `run_dir` holds an interrupted run of the same config (`defaults`: its kind's options)."""
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
     started = any(
-        os.path.isdir(os.path.join(run_dir, d)) for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, finetune.FROZEN_DIR)
+        os.path.isdir(os.path.join(run_dir, d))
+        for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, FOLDS_DIR, finetune.FROZEN_DIR)
     )
     if not (started and os.path.isfile(config_path)):
         return False
@@ -239,6 +243,11 @@ def train(config=None, verbose="auto", distribution=None):
     Labelled pairs (a pair CSV) are split at random into train, validation
     and test pairs.
 
+    With `calibration_folds = K > 1` and class validation, K - 1 further
+    models of the same recipe, each trained without another fold of
+    validation classes, score that fold's pairs; the threshold is chosen on
+    the validation pairs of all K folds (`siamkit.data.validation_folds`).
+
     With `ensemble = N > 1`, N encoders are trained one after another on the
     same split, member k with seed `seed + k` (initial weights, batches,
     augmentation) for `epochs` each, and the saved model's encoder is
@@ -287,6 +296,8 @@ def train(config=None, verbose="auto", distribution=None):
             config["holdout_classes"] = [7, 8, 9]  # the embedded default: train on 0-6, test on 7-9
         config["validation"], config["validation_reason"] = resolve_validation(loaded, config)
         train_idx, val_idx, test_idx = split_indices(loaded, config)
+        folds = validation_folds(loaded, config)
+        config["calibration_folds"] = len(folds)  # image-level validation has one
         config["train_classes"] = np.unique(y[train_idx]).tolist()
         config["validation_classes"] = np.unique(y[val_idx]).tolist()
         config["test_classes"] = np.unique(y[test_idx]).tolist()
@@ -308,15 +319,17 @@ def train(config=None, verbose="auto", distribution=None):
         *(_train_member(config, k, member_data, sample, resume, verbose) for k in range(config["ensemble"]))
     )
     train_seconds = time.perf_counter() - started
-    if len(members) == 1:
-        model = members[0]
-    else:  # distance heads only (the config checks it): nothing of the members' heads is lost
-        model = models.SiameseNetwork(encoders.ensemble([m.encoder for m in members]), build_head(config))
-        model([sample, sample])
+    model = _joined(config, members, sample)
+    if len(members) > 1:
         _join_histories(run_dir, len(members))
+    fold_seconds = 0.0
+    if not isinstance(loaded, Pairs) and len(folds) > 1:  # before the model is saved: an interruption resumes here
+        started = time.perf_counter()
+        evaluation.write_fold_pairs(run_dir, *_fold_pairs(config, folds, x, y, groups, sample, verbose))
+        fold_seconds = time.perf_counter() - started
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
-    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, finetune.FROZEN_DIR):
+    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, FOLDS_DIR, finetune.FROZEN_DIR):
         shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
@@ -324,10 +337,57 @@ def train(config=None, verbose="auto", distribution=None):
     else:
         report = holdout.evaluate_classes(run, loaded, val_idx, test_idx, config)
     metrics = {**holdout.summary(report), "train_seconds": round(train_seconds, 2)}
+    if fold_seconds:  # training the further folds' models, which only choose the threshold
+        metrics["calibration_seconds"] = round(fold_seconds, 2)
     if config["early_stopping"]:  # the epoch (0-based, as in history.csv) whose weights were kept
         metrics["best_epoch"] = best_epochs[0] if len(best_epochs) == 1 else list(best_epochs)
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
     return run, metrics
+
+
+def _joined(config, members, sample):
+    """One `SiameseNetwork` of the trained members: the member itself, or their ensemble."""
+    if len(members) == 1:
+        return members[0]
+    # distance heads only (the config checks it): nothing of the members' heads is lost
+    model = models.SiameseNetwork(encoders.ensemble([m.encoder for m in members]), build_head(config))
+    model([sample, sample])
+    return model
+
+
+def _fold_pairs(config, folds, x, y, groups, sample, verbose):
+    """`(labels, scores, fold)`: the validation pairs of folds 1.. (see `siamkit.data.validation_folds`).
+
+    Fold k's model is the run's recipe (all its members, seeds `seed + k *
+    ensemble` on) trained on the training classes outside fold k, with early
+    stopping on fold k's classes; it scores `eval_pairs` balanced random
+    pairs of them, drawn as fold 0's are. The model is then discarded. A
+    fold scored before an interruption is read back from its folder.
+    """
+    parts = []
+    for k, (train_idx, val_idx) in enumerate(folds[1:], 1):
+        folder = os.path.join(config["out"], FOLDS_DIR, str(k))
+        scored = evaluation.read_fold_pairs(folder)
+        if scored is None:
+            fold_config = {**config, "out": folder, "seed": config["seed"] + k * config["ensemble"]}
+            resume = os.path.isdir(folder)
+            os.makedirs(folder, exist_ok=True)
+            keras.utils.set_random_seed(fold_config["seed"])
+
+            def fold_data(member_config, train_idx=train_idx, val_idx=val_idx):
+                return _class_data(member_config, x, y, train_idx, val_idx, groups)
+
+            members = [
+                _train_member(fold_config, m, fold_data, sample, resume, verbose)[0] for m in range(config["ensemble"])
+            ]
+            model = _joined(config, members, sample)
+            z = model.embed(x[val_idx])
+            first, second, same = evaluation.random_pairs(y[val_idx], config["eval_pairs"], config["seed"])
+            scores = evaluation.pairs.pair_scores(model.score_embeddings, z, z, first, second)
+            scored = same, scores, np.full(len(same), k)
+            evaluation.write_fold_pairs(folder, *scored)
+        parts.append(scored)
+    return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def _member_dir(config, k):
