@@ -3,9 +3,9 @@
 One run measures:
 
 - per reader of user input (images, WAV, pair CSVs, TOML configs, index
-  directories, `.npz` inputs, the service's request bodies): the fuzz
-  inputs tried under the `long` Hypothesis profile (`tests/test_fuzz.py`),
-  the failure classes found and fixed (the cases of
+  directories, `.npz` inputs, `.npy`/`.npz` feature vectors, the service's
+  request bodies): the fuzz inputs tried under the `long` Hypothesis
+  profile (`tests/test_fuzz.py`), the failure classes found and fixed (the cases of
   `tests/test_fuzz_regressions.py`, named `test_READER_...`), and the
   crashes remaining (readers whose fuzz test fails; target 0);
 - per interruption case (`tests/test_interruptions.py`: `siamkit index add`
@@ -45,7 +45,7 @@ sys.path.insert(0, HERE)
 from _output import output_path  # noqa: E402
 
 REPO = os.path.dirname(HERE)
-READERS = ("images", "wav", "pair_csv", "toml", "index", "npz", "service")
+READERS = ("images", "wav", "pair_csv", "toml", "index", "npz", "features", "service")
 # The fuzz test of each reader.
 FUZZ_TESTS = {
     "images": "test_image_decoding",
@@ -54,6 +54,7 @@ FUZZ_TESTS = {
     "toml": "test_toml_config_reading",
     "index": "test_index_directory_loading",
     "npz": "test_npz_inputs",
+    "features": "test_feature_vector_reading",
     "service": "test_service_request_bodies",
 }
 
