@@ -258,10 +258,10 @@ def test_embed_and_build_killed_and_rerun_equal_an_uninterrupted_run(trained_run
     for i, (delay, sig) in enumerate(zip(moments(7, 0.3 * duration, duration), stop_signals(KILLS))):
         out = tmp_path / (f"out-{i}.npz" if command == "embed" else f"out-{i}")
         cmd, env = siamkit(*argv(out), backend="tensorflow")
-        result = stopped(cmd, env, delay, sig)
-        was_stopped = result is not None
+        stop = stopped(cmd, env, delay, sig)
+        was_stopped = stop is not None
         if was_stopped:
-            check_stopped_cleanly(result, sig)
+            check_stopped_cleanly(stop, sig)
         outcomes["stops"] += was_stopped
         rerun = run(*argv(out), backend="tensorflow")
         assert rerun.returncode == 0, rerun.stderr
