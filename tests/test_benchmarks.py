@@ -235,7 +235,7 @@ def test_calibration_benchmark_quick_reports_every_job_and_leaves_results_alone(
 @pytest.mark.slow
 def test_robustness_benchmark_quick_writes_complete_json(tmp_path):
     proc, report = _run_quick("robustness.py", tmp_path, timeout=900)
-    assert set(report["readers"]) == {"images", "wav", "pair_csv", "toml", "index", "npz", "service"}
+    assert set(report["readers"]) == {"images", "wav", "pair_csv", "toml", "index", "npz", "features", "service"}
     for reader, row in report["readers"].items():
         assert row["examples"] > 0 and row["crashes_remaining"] == 0, (reader, row)
     assert report["interruptions"] and report["failing_interruption_tests"] == []

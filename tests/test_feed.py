@@ -63,6 +63,25 @@ def test_a_resumed_fit_draws_the_epochs_it_resumes_at():
     assert not all(np.array_equal(fresh.labels[(0, i)], fresh.labels[(2, i)]) for i in range(2))
 
 
+def test_a_resumed_fit_of_a_model_with_dropout_equals_an_uninterrupted_one(tmp_path):
+    x, y = _data()
+
+    def fit(epochs, backup):
+        keras.utils.set_random_seed(0)
+        encoder = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dropout(0.5),
+                                    keras.layers.Dense(4)])
+        encoder.compile(optimizer="adam", loss=TripletLoss(margin=0.2))
+        sampler = ClassBalancedBatches(x, y, classes_per_batch=3, samples_per_class=2, batches_per_epoch=2, seed=1)
+        restore = keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)
+        fit_sampler(encoder, sampler, epochs=epochs, callbacks=[restore], verbose=0)
+        return encoder.get_weights()
+
+    uninterrupted = fit(4, tmp_path / "a")
+    fit(2, tmp_path / "b")  # stopped after epoch 2, then resumed by a new process's model
+    for got, want in zip(fit(4, tmp_path / "b"), uninterrupted):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "make",
     [

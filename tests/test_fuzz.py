@@ -396,6 +396,42 @@ def test_npz_inputs(workdir, data):
         assert len(result.paths) == len(result.labels) == len(result.embeddings)
 
 
+# --- feature vectors ------------------------------------------------------------------------------------------
+
+
+@st.composite
+def feature_files(draw):
+    """A `.npy` or `.npz` feature file (a two-tower side of precomputed vectors), of any dtype and shape."""
+    dtype, shape = draw(st.sampled_from(DTYPES)), tuple(draw(st.lists(st.integers(0, 4), max_size=2)))
+    if dtype == "object":
+        array = np.full(shape, None, dtype=object)
+    elif dtype in ("U4", "S3"):
+        array = np.full(shape, "1.5", dtype=dtype)
+    else:
+        with np.errstate(invalid="ignore"):
+            array = np.full(shape, draw(st.sampled_from([0.5, -1, np.nan, np.inf])), dtype="float64").astype(dtype)
+    buffer = io.BytesIO()
+    ext = draw(st.sampled_from([".npy", ".npz"]))
+    if ext == ".npy":
+        np.save(buffer, array)
+    else:
+        np.savez(buffer, *[array] * draw(st.integers(0, 2)))
+    return ext, draw(mutated(buffer.getvalue()))
+
+
+@given(feature_files())
+def test_feature_vector_reading(workdir, file):
+    from siamkit.datasets.text import read_features
+
+    ext, data = file
+    path = os.path.join(workdir, "vector" + ext)
+    with open(path, "wb") as f:
+        f.write(data)
+    result = outcome("features", read_features, [path])
+    if not isinstance(result, SiamkitError):
+        assert result.dtype == np.float32 and result.shape[0] == 1 and np.isfinite(result).all()
+
+
 # --- the service's request bodies ----------------------------------------------------------------------------
 
 

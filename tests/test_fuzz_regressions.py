@@ -95,3 +95,54 @@ def test_index_array_file_damaged_behind_a_matching_checksum_is_a_data_error(tmp
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match=rf"{key}\.1\.npy is not a valid array file"):
         Index.load(tmp_path)
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _npz_central_directory_set(offset, value, **arrays):
+    """A `.npz` of `arrays` whose first central directory entry has the 2-byte field at `offset` set to `value`."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = bytearray(buffer.getvalue())
+    at = data.index(b"PK\x01\x02") + offset
+    data[at : at + 2] = value.to_bytes(2, "little")
+    return bytes(data)
+
+
+# An archive member of an unknown compression method (zipfile: NotImplementedError), or flagged encrypted
+# (RuntimeError).
+ZIP_DAMAGE = {"unknown compression": (10, 99), "encrypted flag": (8, 1)}
+
+
+@pytest.mark.parametrize("damage", ZIP_DAMAGE)
+def test_npz_archive_of_an_unknown_compression_or_encrypted_is_a_data_error(tmp_path, damage):
+    from siamkit.index.inputs import read_npz
+
+    path = tmp_path / "inputs.npz"
+    path.write_bytes(_npz_central_directory_set(*ZIP_DAMAGE[damage], embeddings=np.ones((2, 3), "float32")))
+    with pytest.raises(DataError, match="inputs.npz: not a readable .npz file"):
+        read_npz(str(path))
+
+
+FEATURE_FILES = {
+    **{f"{damage.replace(' ', '-')}.npz": _npz_central_directory_set(*where, vector=np.ones(3))
+       for damage, where in ZIP_DAMAGE.items()},
+    "empty.npy": b"",  # EOFError
+    "zip-magic.npy": b"PK\x03\x04" + _npy(np.ones(3))[4:],  # zipfile.BadZipFile
+    "header-not-closed.npy": _npy(np.ones(3)).replace(b"}", b"|", 1),  # tokenize.TokenError
+    "complex.npy": _npy(np.ones(3, "complex64")),  # was read as its real part
+}
+
+
+@pytest.mark.parametrize("name", FEATURE_FILES)
+def test_features_damaged_or_complex_vector_is_a_data_error(tmp_path, name):
+    from siamkit.datasets.text import read_features
+
+    path = tmp_path / name
+    path.write_bytes(FEATURE_FILES[name])
+    with pytest.raises(DataError, match=rf"{name}: (not a readable|a feature file holds one 1-D vector)"):
+        read_features([path])

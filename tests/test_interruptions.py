@@ -1,15 +1,18 @@
-"""Real interruptions and concurrent writers: the index on disk is always the old or the new one.
+"""Real interruptions and concurrent writers: nothing is lost, the index on disk is the old or the new one.
 
 Each case starts a real `siamkit` process and stops it at seeded random
 moments: SIGKILL (nothing runs after it), SIGTERM and SIGINT (the command
 stops with a message, status 143 or 130). Afterwards the index loads, its
 checksums valid, and holds exactly the old items or the new ones; rerunning
 the command gives the uninterrupted result, and leaves no temporary file.
+A stopped `siamkit train` (Siamese or two-tower) resumes: each epoch in
+`history.csv` once, the uninterrupted run's weights. A `siamkit serve`
+killed during `POST /v1/index/items` leaves the old or the new index.
 
 `siamkit index add` and `remove` read `.npz` embeddings and run with
 `KERAS_BACKEND=numpy`, so each process starts in about a second; the
-`embed` and `index build` cases load a trained model and are marked slow.
-"""
+`train`, `embed`, `index build` and `serve` cases load TensorFlow and a
+model, and are marked slow."""
 
 import collections
 import os
@@ -61,6 +64,20 @@ def stopped(argv, env, delay, sig):
         process.send_signal(sig)
     out, err = process.communicate(timeout=300)
     return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
+def check_stopped_cleanly(result, sig):
+    """A SIGTERM or SIGINT that reached siamkit ended it with status 143 or 130 and a last line saying so."""
+    if sig == signal.SIGKILL or result.returncode == -sig:  # -sig: stopped before siamkit started
+        return
+    assert result.returncode == 128 + sig, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert ("terminated" if sig == signal.SIGTERM else "interrupted") in result.stderr.strip().splitlines()[-1]
+
+
+def stop_signals(count):
+    """SIGKILL, SIGTERM and SIGINT in turn, `count` of them."""
+    return [(signal.SIGKILL, signal.SIGTERM, signal.SIGINT)[i % 3] for i in range(count)]
 
 
 def temporary_files(folder):
@@ -140,10 +157,9 @@ def test_an_index_write_stopped_at_any_moment_leaves_the_old_or_the_new_index(ga
             continue
         outcomes["stops"] += 1
         outcomes["old index, rerun" if ids == old[0] else "new index"] += 1
-        if sig != signal.SIGKILL and result.returncode != -sig:  # -sig: stopped before siamkit started
-            assert result.returncode == 128 + sig, (result.returncode, result.stderr)
+        check_stopped_cleanly(result, sig)
+        if sig != signal.SIGKILL and result.returncode != -sig:
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-            assert ("terminated" if sig == signal.SIGTERM else "interrupted") in result.stderr
         if ids == old[0]:  # interrupted before the new index was in place: the rerun finishes the work
             rerun = run("index", action, str(folder), *args[action])
             assert rerun.returncode == 0, rerun.stderr
@@ -239,11 +255,13 @@ def test_embed_and_build_killed_and_rerun_equal_an_uninterrupted_run(trained_run
     duration = time.monotonic() - start
     expected = result(out)
     outcomes = OUTCOMES[command]
-    signals = [signal.SIGKILL, signal.SIGTERM] * KILLS
-    for i, (delay, sig) in enumerate(zip(moments(7, 0.3 * duration, duration), signals)):
+    for i, (delay, sig) in enumerate(zip(moments(7, 0.3 * duration, duration), stop_signals(KILLS))):
         out = tmp_path / (f"out-{i}.npz" if command == "embed" else f"out-{i}")
         cmd, env = siamkit(*argv(out), backend="tensorflow")
-        was_stopped = stopped(cmd, env, delay, sig) is not None
+        stop = stopped(cmd, env, delay, sig)
+        was_stopped = stop is not None
+        if was_stopped:
+            check_stopped_cleanly(stop, sig)
         outcomes["stops"] += was_stopped
         rerun = run(*argv(out), backend="tensorflow")
         assert rerun.returncode == 0, rerun.stderr
@@ -255,13 +273,26 @@ def test_embed_and_build_killed_and_rerun_equal_an_uninterrupted_run(trained_run
         outcomes["equal to uninterrupted"] += was_stopped
 
 
+def train_args(kind, folder):
+    """The arguments of a `siamkit train` of `kind` (Siamese or two-tower) that trains in seconds; its data in `folder`."""
+    common = ["--epochs", "6", "--embedding-dim", "8", "--no-early-stopping", "--quiet"]
+    if kind == "siamese":  # scikit-learn's digits
+        return ["--encoder", "mlp", *common]
+    from test_towers import make_roots
+
+    images, sounds = make_roots(folder, "audio")  # digit images and tones of 3 classes
+    return ["--data", str(images), "--data-b", str(sounds), "--batch-size", "8", *common]
+
+
 @pytest.mark.slow
-def test_train_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("kind, seed", [("siamese", 11), ("two-tower", 13)])
+def test_train_killed_and_rerun_equals_an_uninterrupted_run(tmp_path, kind, seed):
     from siamkit.runs import Run
 
+    args = train_args(kind, tmp_path / "data")
+
     def argv(out):
-        return ["train", "--encoder", "mlp", "--epochs", "6", "--embedding-dim", "8", "--no-early-stopping",
-                "--out", str(out), "--quiet"]
+        return ["train", *args, "--out", str(out)]
 
     def weights(out):
         return Run(out).model.get_weights()
@@ -271,16 +302,115 @@ def test_train_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
     assert run(*argv(reference), backend="tensorflow").returncode == 0
     duration = time.monotonic() - start
     expected = weights(reference)
-    outcomes = OUTCOMES["train"]
-    for i, delay in enumerate(moments(11, 0.4 * duration, duration)):
+    outcomes = OUTCOMES["train" if kind == "siamese" else f"train {kind}"]
+    for i, (delay, sig) in enumerate(zip(moments(seed, 0.4 * duration, duration), stop_signals(KILLS))):
         out = tmp_path / f"run-{i}"
         cmd, env = siamkit(*argv(out), backend="tensorflow")
-        was_stopped = stopped(cmd, env, delay, signal.SIGKILL) is not None
+        result = stopped(cmd, env, delay, sig)
+        was_stopped = result is not None
         outcomes["stops"] += was_stopped
-        rerun = run(*argv(out), backend="tensorflow")
-        assert rerun.returncode == 0, rerun.stderr
+        if was_stopped:  # a finished run is not trained again
+            check_stopped_cleanly(result, sig)
+            rerun = run(*argv(out), backend="tensorflow")
+            assert rerun.returncode == 0, rerun.stderr
+        assert (out / "metrics.json").is_file() and not (out / "backup").exists()
         with open(out / "history.csv") as f:
             assert [int(line.split(",")[0]) for line in f.read().splitlines()[1:]] == list(range(6))
-        for got, want in zip(weights(out), expected):  # TensorFlow on CPU is deterministic for a seed
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        got = weights(out)
+        assert len(got) == len(expected)
+        for g, want in zip(got, expected):  # TensorFlow on CPU is deterministic for a seed
+            np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6)
         outcomes["equal to uninterrupted"] += was_stopped
+
+
+KEY = "interruptions-key"
+
+
+def serving(run_dir, index_dir):
+    """A `siamkit serve` process of `run_dir` with the index `index_dir`, ready for requests: `(process, url)`."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv, env = siamkit("serve", run_dir, "--index", str(index_dir), "--port", str(port), backend="tensorflow")
+    env["SIAMKIT_SERVE_API_KEY"] = KEY
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            if httpx.get(url + "/health/ready", timeout=5).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the service did not start")
+
+
+def served_contents(folder):
+    """The ids, embeddings and metadata of the index in `folder`, upload paths relative to it."""
+    index = Index.load(folder)
+    metadata = [{**m, **({"path": os.path.relpath(m["path"], folder)} if "path" in m else {})}
+                for m in index.metadata(index.ids)]
+    return index.ids.tolist(), index.embeddings(index.ids).tolist(), metadata
+
+
+@pytest.mark.slow
+def test_the_services_index_write_killed_leaves_the_old_or_the_new_index(trained_run, gallery_index, tmp_path):
+    """SIGKILL a `siamkit serve` at seeded moments of a `POST /v1/index/items`: the index is old or new."""
+    import httpx
+    from fastapi.testclient import TestClient
+
+    from siamkit.service import Settings, create_app
+
+    template = tmp_path / "template"
+    index = Index.load(gallery_index[0])  # 12 digits, grown so that its save takes a while
+    index.add(np.random.default_rng(0).normal(size=(ROWS, index.dim)).astype("float32"))
+    index.save(template)
+    uploads = [("files", (p.name, p.read_bytes())) for p in gallery_index[1]]
+
+    def add(url, answers):
+        try:
+            answers.append(httpx.post(url + "/v1/index/items", files=uploads, headers={"X-API-Key": KEY}, timeout=120))
+        except httpx.TransportError:  # the service was killed before it answered
+            pass
+
+    reference = tmp_path / "reference"
+    shutil.copytree(template, reference)
+    process, url = serving(trained_run.path, reference)
+    start, answers = time.monotonic(), []
+    add(url, answers)
+    assert answers[0].status_code == 201
+    duration = time.monotonic() - start
+    process.terminate()
+    process.wait(timeout=60)
+    old, new = served_contents(template), served_contents(reference)
+    outcomes = OUTCOMES["service index add SIGKILL"]
+    for i, delay in enumerate(moments(17, 0, 1.05 * duration)):
+        folder = tmp_path / f"index-{i}"
+        shutil.copytree(template, folder)
+        process, url = serving(trained_run.path, folder)
+        answer = []
+        request = threading.Thread(target=add, args=(url, answer))
+        request.start()
+        time.sleep(delay)
+        process.kill()
+        process.wait(timeout=60)
+        request.join(timeout=120)
+        got = served_contents(folder)  # loads, every checksum verified
+        assert got in (old, new)
+        if answer and answer[0].status_code == 201:  # it had answered: a real stop needs it still running
+            assert got == new
+            continue
+        outcomes["stops"] += 1
+        outcomes["old index, rerun" if got == old else "new index"] += 1
+        if got == old:  # the client saw no answer: it sends the request again, to the restarted service
+            with TestClient(create_app(trained_run, str(folder), Settings(api_key=KEY))) as client:
+                assert client.post("/v1/index/items", files=uploads, headers={"X-API-Key": KEY}).status_code == 201
+        assert served_contents(folder) == new
+        outcomes["equal to uninterrupted"] += 1
+        assert temporary_files(folder) == [] and not os.path.exists(folder / files.LOCK)

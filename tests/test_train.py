@@ -89,6 +89,31 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
         train(config, verbose=0)
 
 
+def test_a_run_stopped_during_its_final_evaluation_is_evaluated_by_the_rerun(tmp_path, monkeypatch):
+    out = str(tmp_path / "run")
+    config = {**QUICK, "encoder": "mlp", "epochs": 2, "out": out}
+    evaluate = trainer.holdout.evaluate_classes
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer.holdout, "evaluate_classes", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0)
+    assert os.path.isfile(os.path.join(out, "model.keras")) and os.path.isdir(os.path.join(out, "backup"))
+    assert not os.path.exists(os.path.join(out, "metrics.json"))
+    trained = runs.Run(out).model.get_weights()
+    monkeypatch.setattr(trainer.holdout, "evaluate_classes", evaluate)
+    train(config, verbose=0)  # restores the last epoch's backup, trains no further, evaluates
+    with open(os.path.join(out, "history.csv")) as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1]
+    for got, want in zip(runs.Run(out).model.get_weights(), trained):
+        np.testing.assert_array_equal(got, want)
+    assert os.path.isfile(os.path.join(out, "metrics.json")) and not os.path.exists(os.path.join(out, "backup"))
+    with pytest.raises(ConfigError, match="already holds a trained model"):
+        train(config, verbose=0)
+
+
 class _InterruptSecondMember(NonFiniteGuard):
     """Stops the run in member 1's second epoch (member 0 trains with seed 0, member 1 with seed 1)."""
 

@@ -12,8 +12,17 @@ import json
 import os
 import stat
 import tempfile
+import tokenize
+import zipfile
+import zlib
 
 import numpy as np
+
+# What NumPy raises reading a damaged `.npy` or `.npz` (with `allow_pickle=False`): a bad `.npy` header fails in
+# its parser (ast, tokenize), a short file with EOFError, a damaged archive in zipfile (NotImplementedError: an
+# unknown compression method; RuntimeError: the encrypted flag) or zlib.
+NUMPY_READ_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error,
+                     NotImplementedError, RuntimeError)
 
 # Read once: reading the umask means setting it, which would race with other threads' file creation.
 _UMASK = os.umask(0)

@@ -13,10 +13,10 @@ Example:
 [[98.0, 99.0, 0.0, 0.0]]
 """
 
-import zipfile
 
 import numpy as np
 
+from .. import _io
 from ..errors import DataError
 from .memory import name_of, open_binary
 
@@ -73,11 +73,12 @@ def _vector(source):
                 value = np.load(f, allow_pickle=False)
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable .npy/.npz feature vector ({err})") from None
+    except _io.NUMPY_READ_ERRORS as err:
+        raise DataError(f"{path}: not a readable .npy/.npz feature vector ({type(err).__name__}: {err})") from None
     value = np.asarray(value)
-    if value.ndim != 1 or not np.issubdtype(value.dtype, np.number):
-        raise DataError(f"{path}: a feature file holds one 1-D numeric vector, got shape {value.shape} {value.dtype}")
+    if value.ndim != 1 or not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
+        raise DataError(f"{path}: a feature file holds one 1-D vector of integers or floats, got shape "
+                        f"{value.shape} {value.dtype}")
     if not np.all(np.isfinite(value)):
         raise DataError(f"{path}: the feature vector has NaN or infinite values")
     return value.astype("float32")

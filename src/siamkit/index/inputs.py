@@ -20,11 +20,10 @@ Example:
 
 import dataclasses
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
+from .. import _io
 from ..datasets.folders import KINDS
 from ..errors import DataError
 
@@ -160,7 +159,7 @@ def read_npz(path):
                         f"{path}: array {key!r} holds Python objects, which siamkit never unpickles; "
                         "save numbers or strings (e.g. np.array(paths, dtype=str))"
                     ) from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+    except _io.NUMPY_READ_ERRORS as err:
         raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
     return arrays
 

@@ -17,6 +17,11 @@ from .distribute import check_batches, local_batches
 class SamplerEpoch(keras.callbacks.Callback):
     """Tells a sampler which epoch `fit` is in, so a resumed run draws the batches it would have drawn.
 
+    It also puts the model's random layers (dropout, `SpecAugment`, ...) at
+    the same draws for each epoch: their `keras.random.SeedGenerator` states
+    are not in a `BackupAndRestore` checkpoint, so each epoch begins them at
+    their state when training began, moved on by `epoch * 2**20` draws.
+
     Args:
         sampler: a `siamkit.data.epochs.EpochSeeded` sampler.
     """
@@ -24,9 +29,16 @@ class SamplerEpoch(keras.callbacks.Callback):
     def __init__(self, sampler):
         super().__init__()
         self.sampler = sampler
+        self._seeds = []
+
+    def on_train_begin(self, logs=None):
+        self._seeds = [(v, keras.ops.convert_to_numpy(v).astype("int64")) for v in self.model.variables
+                       if v.name == "seed_generator_state"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self.sampler.set_epoch(epoch)
+        for variable, start in self._seeds:  # [seed, draws so far]
+            variable.assign(((start + [0, epoch * 2**20]) % 2**32).astype(variable.dtype))
 
 
 def fit_input(sampler):

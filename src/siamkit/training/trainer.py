@@ -53,32 +53,43 @@ MEMBER_FILE = "encoder.keras"
 FOLDS_DIR = "folds"
 # Options that may differ between an interrupted run and its resumption.
 _RESUMABLE_KEYS = ("out", "epochs", "on_nan", "distribute")
+# What an unfinished run keeps in its directory; removed once its metrics are written.
+_LEFTOVERS = (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, FOLDS_DIR, finetune.FROZEN_DIR)
 
 
 def new_run_dir(out):
     """Create the run directory `out` (default: `runs/DATE-TIME`, made unique) and return its path.
 
-    Raises a `ConfigError` when `out` already holds a trained model.
+    Raises a `ConfigError` when `out` already holds a finished run: its
+    model and no backup (a run stopped during its final evaluation keeps its
+    backup, and a rerun evaluates it).
     """
     if out is None:
         out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
         base, n = out, 1
         while os.path.exists(out):
             out, n = f"{base}-{n}", n + 1
-    if os.path.isfile(os.path.join(out, runs.MODEL_FILE)):
+    if os.path.isfile(os.path.join(out, runs.MODEL_FILE)) and not _started(out):
         raise ConfigError(f"{out!r} already holds a trained model; choose a new --out directory")
     os.makedirs(out, exist_ok=True)
     return out
 
 
+def _started(run_dir):
+    """True when `run_dir` holds what an unfinished run keeps (a backup, early stopping's state, members)."""
+    return any(os.path.isdir(os.path.join(run_dir, d)) for d in _LEFTOVERS)
+
+
+def finish(run_dir):
+    """Remove what a run kept to resume; called once its metrics are written, which makes it finished."""
+    for leftover in _LEFTOVERS:
+        shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
+
+
 def resuming(run_dir, config, defaults=DEFAULTS):
     """True when `run_dir` holds an interrupted run of the same config (`defaults`: its kind's options)."""
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
-    started = any(
-        os.path.isdir(os.path.join(run_dir, d))
-        for d in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, FOLDS_DIR, finetune.FROZEN_DIR)
-    )
-    if not (started and os.path.isfile(config_path)):
+    if not (_started(run_dir) and os.path.isfile(config_path)):
         return False
     with open(config_path, encoding="utf-8") as f:
         saved = json.load(f)
@@ -329,8 +340,6 @@ def train(config=None, verbose="auto", distribution=None):
         fold_seconds = time.perf_counter() - started
 
     _io.save_model(model, os.path.join(run_dir, runs.MODEL_FILE))
-    for leftover in (BACKUP_DIR, BEST_DIR, MEMBERS_DIR, FOLDS_DIR, finetune.FROZEN_DIR):
-        shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     if isinstance(loaded, Pairs):
         report = holdout.evaluate_pairs(run, val_pairs, test_pairs)
@@ -342,6 +351,7 @@ def train(config=None, verbose="auto", distribution=None):
     if config["early_stopping"]:  # the epoch (0-based, as in history.csv) whose weights were kept
         metrics["best_epoch"] = best_epochs[0] if len(best_epochs) == 1 else list(best_epochs)
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
+    finish(run_dir)
     return run, metrics
 
 

@@ -21,7 +21,6 @@ Example:
 """
 
 import os
-import shutil
 import time
 
 import keras
@@ -36,7 +35,7 @@ from ..evaluation.crossmodal import crossmodal_retrieval, evaluate_two_tower, re
 from .distribute import scope
 from .feed import fit_sampler
 from .stopping import PairAUC
-from .trainer import BACKUP_DIR, BEST_DIR, build_optimizer, fit_with_callbacks, new_run_dir, resuming
+from .trainer import build_optimizer, finish, fit_with_callbacks, new_run_dir, resuming
 
 # The encoder each modality gets when none is named, and the encoders it may take.
 DEFAULT_ENCODERS = {"image": "cnn", "audio": "audio", "text": "text", "features": "mlp"}
@@ -258,8 +257,6 @@ def train_two_tower(config, verbose="auto"):
         _io.write_json(os.path.join(run_dir, runs.CONFIG_FILE), config)
     network, seconds, best_epoch = fit_network(config, parts, a["train"], b["train"], run_dir, resume, verbose)
     _io.save_model(network, os.path.join(run_dir, runs.MODEL_FILE))
-    for leftover in (BACKUP_DIR, BEST_DIR):
-        shutil.rmtree(os.path.join(run_dir, leftover), ignore_errors=True)
     run = runs.Run(run_dir)
     report = evaluate_two_tower(run, parts, n_pairs=config["eval_pairs"], seed=config["seed"])
     metrics = {**summary(report), "train_seconds": round(seconds, 2), "train_items": {
@@ -269,6 +266,7 @@ def train_two_tower(config, verbose="auto"):
     if config["rotate_by"]:
         metrics["rotation"] = rotation(config, parts, verbose=0)
     _io.write_json(os.path.join(run_dir, runs.METRICS_FILE), metrics)
+    finish(run_dir)
     return run, metrics
 
 
