@@ -9,7 +9,8 @@ not copied:
 - head: the Euclidean distance of the two embeddings, `sqrt(max(sum of squares, epsilon))`.
   The current version scores a pair by that distance (`head="distance"`); earlier versions pass
   it through BatchNormalization and Dense(1, sigmoid) (`head="sigmoid"`), and the loss then acts on
-  that output.
+  that output. Which head the published page shows today was not verified offline (copies of its
+  Keras 3 version still end in the sigmoid head), so the benchmark runs both.
 - loss: contrastive with margin 1, `mean((1 - y) * p^2 + y * max(margin - p, 0)^2)` where label
   y = 0 marks a pair of the same digit and 1 a pair of different digits, as the example's
   `make_pairs` labels them.
