@@ -12,6 +12,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import results_digest
 
@@ -29,6 +30,7 @@ OUTPUTS = {
     "transfer.py": ("--out", "transfer.json"),
     "scale.py": ("--out", "scale.json"),
     "report.py": ("--out", "report.json"),
+    "time_to_accuracy.py": ("--out", "time_to_accuracy.json"),
 }
 
 
@@ -302,3 +304,52 @@ def test_report_benchmark_quick_writes_complete_json(tmp_path, shared_data_dir):
     (row,) = report["reports"]
     assert 0 < row["cpu_seconds"] and 0 < row["seconds"] and 0 < row["megabytes"] < 15 and row["left_out"] == []
     assert 0.0 <= report["run"]["test_roc_auc"] <= 1.0
+
+
+def test_time_to_accuracy_summary_and_tracker():
+    bench = _load_script(BENCHMARKS / "time_to_accuracy.py")
+    curve = [{"train_s": 30.0, "accuracy": 0.96}, {"train_s": 60.0, "accuracy": 0.985},
+             {"train_s": 200.0, "accuracy": 0.97}, {"train_s": 400.0, "accuracy": 0.991}]
+    s = bench.summarise(curve)
+    assert s["time_to"] == {"97.0%": 60.0, "98.0%": 60.0, "99.0%": 400.0, "99.5%": None}  # the first crossing
+    assert s["accuracy_at"] == {"2 min": 0.985, "5 min": 0.97, "10 min": 0.991}  # the last point at or before
+    assert s["best"]["train_s"] == 400.0 and s["final"]["accuracy"] == 0.991
+
+    # Two images of each of two classes; a score that knows the classes is perfect at any threshold.
+    y = [0, 0, 1, 1]
+    pairs = (np.array([0, 0, 2, 1]), np.array([1, 2, 3, 3]), np.array([1.0, 0.0, 1.0, 0.0]))
+    data = {"x_val": np.array(y), "val": pairs, "x_test": np.array(y), "test": pairs}
+    calls = []
+
+    def score(images, first, second):
+        calls.append(len(first))
+        return (images[first] == images[second]).astype(float)
+
+    tracker = bench.Tracker(data, budget=0.0, eval_every=100.0)
+    tracker.start()
+    assert tracker.step(score) is True  # the budget is spent: a last evaluation, then stop
+    assert calls == [4, 4]  # validation pairs, then test pairs
+    (point,) = tracker.curve
+    assert point["steps"] == 1 and point["accuracy"] == 1.0 and point["roc_auc"] == 1.0
+    tracker.finish(score)  # nothing trained since: no second evaluation
+    assert len(tracker.curve) == 1 and tracker.train_seconds() >= 0
+
+
+@pytest.mark.benchmark
+@pytest.mark.slow
+def test_time_to_accuracy_quick_writes_json_and_figure(tmp_path):
+    pytest.importorskip("torch")
+    proc, report = _run_quick("time_to_accuracy.py", tmp_path, timeout=900)
+    assert "faster peer to 99.0%" in proc.stdout
+    assert (tmp_path / "runs" / "benchmarks" / "time_to_accuracy.png").stat().st_size > 1000
+    assert report["config"]["quick"] is True and report["config"]["test_pairs"] == 1000
+    for kind in ("pytorch", "keras_io", "keras_io_sigmoid", "siamkit"):
+        result = report["contenders"][kind]
+        assert result["curve"] and result["steps"] >= 1, kind
+        assert all(0.0 <= p["accuracy"] <= 1.0 and 0.0 <= p["roc_auc"] <= 1.0 for p in result["curve"]), kind
+        times = [p["train_s"] for p in result["curve"]]
+        assert times == sorted(times), kind
+        assert result["threads"]["intra_op"] == report["environment"]["usable_cores"], kind
+        assert set(result["summary"]["time_to"]) == {"97.0%", "98.0%", "99.0%", "99.5%"}, kind
+    assert report["comparison"]["keras_io_head_compared"] in ("keras_io", "keras_io_sigmoid")
+    assert set(report["comparison"]["met"]) == {"speedup_at_99", "siamkit_995_within_10_min"}

@@ -181,6 +181,22 @@ def test_only_the_bare_default_job_trains_the_ensemble():
     assert resolve(overrides={"data": "photos"})["epochs"] == 15
 
 
+def test_bare_dataset_mnist_trains_the_fast_recipe_of_its_config_file():
+    import pathlib
+
+    from siamkit.training.config import DATASET_JOBS, read_toml
+
+    recipe = pathlib.Path(__file__).resolve().parent.parent / "configs" / "mnist_fast.toml"
+    assert resolve(recipe) == resolve(overrides={"dataset": "mnist"})  # the file and the bare flag agree
+    bare = resolve(overrides={"dataset": "mnist", "seed": 2, "out": "x"})
+    assert {k: bare[k] for k in DATASET_JOBS["mnist"]} == DATASET_JOBS["mnist"]
+    assert bare["ensemble"] == 1 and bare["loss"] == "prototypical"
+    assert read_toml(recipe).items() >= DATASET_JOBS["mnist"].items()
+    # Any option of one's own starts from the defaults, as for the default job.
+    assert resolve(overrides={"dataset": "mnist", "loss": "contrastive"})["epochs"] == 15
+    assert resolve(overrides={"dataset": "omniglot"})["loss"] == "triplet"
+
+
 def test_cli_validation_and_early_stopping_flags(tmp_path):
     out = tmp_path / "cli"
     argv = ["train", "--encoder", "mlp", "--embedding-dim", "8", "--epochs", "1", "--validation", "images",

@@ -121,6 +121,22 @@ DEFAULT_JOB = {"ensemble": 5, "epochs": 10, "calibration_folds": 3}
 _JOB_OPTIONS = {"out", "seed", "data_dir", "eval_pairs", "validation", "early_stopping", "patience", "monitor",
                 "on_nan", "distribute", "calibration_folds"}
 
+# Dataset jobs: `siamkit train --dataset NAME` with no option beyond `_JOB_OPTIONS` trains that
+# dataset's recipe. MNIST's is `configs/mnist_fast.toml` (docs/benchmarks/time-to-accuracy.md): a
+# 3-block CNN, prototypical loss over P x K batches of all 10 digits, a cosine schedule, tested on
+# MNIST's official test images (the meta field "split": 1) with validation images held out of training.
+DATASET_JOBS = {
+    "mnist": {
+        "split_by": "split", "holdout_groups": [1], "val_fraction": 0.05,
+        "encoder": "cnn", "embedding_dim": 64,
+        "encoder_options": {"filters": [32, 64, 128], "dense_units": [], "l2_normalize": True},
+        "distance": "sqeuclidean", "loss": "prototypical", "temperature": 0.125, "margin": 0.4,
+        "classes_per_batch": 10, "samples_per_class": 16, "batches_per_epoch": 100,
+        "optimizer": "adam", "learning_rate": 0.003, "lr_schedule": "cosine", "epochs": 24,
+        "early_stopping": False, "eval_pairs": 10000,
+    },
+}
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # Default margins: contrastive pushes negatives past 1.0; triplet asks for a 0.2 gap; prototypical
 # is Snell et al.'s softmax without one.
@@ -207,7 +223,8 @@ def resolve(file=None, overrides=None):
     """Merge defaults, a TOML file and explicit overrides, then validate.
 
     With no file and no options but those of `_JOB_OPTIONS`, the result is
-    the default job: `DEFAULTS` with `DEFAULT_JOB`.
+    the default job: `DEFAULTS` with `DEFAULT_JOB`; with only a `dataset`
+    of `DATASET_JOBS` besides them, that dataset's recipe.
 
     Args:
         file: path of a TOML config, or None.
@@ -221,6 +238,8 @@ def resolve(file=None, overrides=None):
     config = dict(DEFAULTS)
     if not file and set(given) <= _JOB_OPTIONS:
         config.update(DEFAULT_JOB)
+    elif not file and given.get("dataset") in DATASET_JOBS and set(given) - {"dataset"} <= _JOB_OPTIONS:
+        config.update(DATASET_JOBS[given["dataset"]])
     config.update(given)
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
