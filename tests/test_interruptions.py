@@ -54,7 +54,7 @@ def run(*args, backend="numpy"):
 
 
 def stopped(argv, env, delay, sig):
-    """Run `argv` and send `sig` after `delay` seconds: its `CompletedProcess`, or None if it ended before."""
+    """Run `argv` and send `sig` after `delay` seconds: its `CompletedProcess`, or None if it ended before or exited 0."""
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         process.wait(timeout=delay)
@@ -63,6 +63,8 @@ def stopped(argv, env, delay, sig):
     except subprocess.TimeoutExpired:
         process.send_signal(sig)
     out, err = process.communicate(timeout=300)
+    if process.returncode == 0:  # the signal came as it exited, its work done: it finished first
+        return None
     return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
 
